@@ -1,0 +1,64 @@
+"""``python -m autograder``: the instructor's one entry point.
+
+    python -m autograder release                      # regenerate notebooks/ from solutions/
+    python -m autograder grade SUBMITTED --out OUT    # grade a class; CSVs and feedback in OUT
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from . import course
+
+
+def _release(args) -> int:
+    from .release import release
+
+    for path in release(only=args.assignment or None):
+        print(f"released {path.relative_to(course.ROOT)}")
+    return 0
+
+
+def _grade(args) -> int:
+    from .grade import grade, summary_lines
+
+    try:
+        report = grade(args.submitted, args.out, roster=args.roster, only_assignments=args.assignment or None)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    for problem in report.problems:
+        print(f"problem: {problem}", file=sys.stderr)
+    for line in summary_lines(report):
+        print(line)
+    print(f"wrote {args.out / 'grades.csv'}, {args.out / 'cells.csv'} and {args.out / 'feedback'}/")
+    if not report.ok:
+        print(f"{len(report.problems)} problem(s): some submissions could not be (fully) graded", file=sys.stderr)
+    return 0 if report.ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what nbgrader does")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("release", help="regenerate notebooks/ (the student release) from solutions/")
+    p.add_argument("assignment", nargs="*", help=f"assignment ids (default: all of {', '.join(course.assignments())})")
+    p.set_defaults(func=_release)
+
+    p = sub.add_parser("grade", help="grade SUBMITTED/<student_id>/<assignment_id>/<notebook>.ipynb")
+    p.add_argument("submitted", type=Path, help="folder of submissions, nbgrader's submitted layout")
+    p.add_argument("--out", type=Path, required=True, help="where grades.csv, cells.csv, feedback/ and gradebook.db go")
+    p.add_argument("--roster", type=Path, help="student ids, one per line or a CSV with a student_id column")
+    p.add_argument("--assignment", action="append", help="grade only this assignment (repeatable)")
+    p.set_defaults(func=_grade)
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    if not args.verbose:
+        # nbgrader logs every step of every notebook at WARNING or above for some steps; keep the CLI readable.
+        logging.getLogger("traitlets").setLevel(logging.ERROR)
+    return args.func(args)

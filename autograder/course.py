@@ -1,0 +1,51 @@
+"""Where the course lives and how nbgrader is configured for it (the one place)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from traitlets.config import Config
+
+#: The repository root (this file is autograder/course.py).
+ROOT = Path(__file__).resolve().parent.parent
+COURSE_ID = "seq-models-from-scratch"
+SOURCE_DIR = "solutions"
+RELEASE_DIR = "notebooks"
+#: Seconds a single cell may run before the grader interrupts it.
+CELL_TIMEOUT = 120
+
+
+def assignments(root: Path = ROOT) -> list[str]:
+    """Assignment ids: the folders of ``solutions/`` that hold a notebook, sorted."""
+    return sorted(p.name for p in (root / SOURCE_DIR).iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
+
+
+def notebook_names(assignment: str, root: Path = ROOT) -> list[str]:
+    """The notebook names (without .ipynb) of one assignment."""
+    return sorted(p.stem for p in (root / SOURCE_DIR / assignment).glob("*.ipynb"))
+
+
+def nbgrader_config(root: Path, db_path: Path | None = None) -> Config:
+    """nbgrader settings for a course tree rooted at ``root``.
+
+    ``db_path`` defaults to ``root/_build/nbgrader/gradebook.db`` (the release's scratch
+    gradebook; grading runs write their own).
+    """
+    db_path = db_path or root / "_build" / "nbgrader" / "gradebook.db"
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    c = Config()
+    c.CourseDirectory.root = str(root)
+    c.CourseDirectory.course_id = COURSE_ID
+    c.CourseDirectory.source_directory = SOURCE_DIR
+    c.CourseDirectory.release_directory = RELEASE_DIR
+    c.CourseDirectory.db_url = f"sqlite:///{db_path}"
+    c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".*"]
+    c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+    c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+    c.Execute.timeout = CELL_TIMEOUT
+    c.Execute.kernel_name = "python3"
+    c.GenerateAssignment.create_assignment = True
+    # The course does not use nbgrader's exchange; quiet its start-up check.
+    (root / "_build" / "nbgrader" / "exchange").mkdir(parents=True, exist_ok=True)
+    c.Exchange.root = str(root / "_build" / "nbgrader" / "exchange")
+    c.Application.log_level = "WARNING"
+    return c

@@ -1,0 +1,107 @@
+"""Chapter 02-rnn: the Elman RNN by ``torch.nn.RNN`` / ``torch.nn.RNNCell`` with copied weights.
+
+The course writes ``h_t = tanh(x_t @ W_xh + h_prev @ W_hh + b_h)`` with ``W_xh (D, H)``;
+PyTorch stores the transposes: ``weight_ih = W_xhᵀ``, ``weight_hh = W_hhᵀ``, and two
+biases whose sum is ``b_h`` (we put ``b_h`` in ``bias_ih`` and zeros in ``bias_hh``).
+"""
+import numpy as np
+import torch
+
+from ._torch import n, t
+
+
+def load_rnn_weights(rnn: torch.nn.Module, W_xh, W_hh, b_h) -> torch.nn.Module:
+    """Copy course-layout weights into an ``nn.RNN`` (layer 0) or ``nn.RNNCell``; returns it."""
+    suffix = "_l0" if isinstance(rnn, torch.nn.RNN) else ""
+    with torch.no_grad():
+        for name, value in [("weight_ih", W_xh.T), ("weight_hh", W_hh.T), ("bias_ih", b_h)]:
+            getattr(rnn, name + suffix).copy_(torch.as_tensor(value))
+        getattr(rnn, "bias_hh" + suffix).zero_()
+    return rnn
+
+
+def torch_rnn(W_xh, W_hh, b_h, dtype=torch.float64) -> torch.nn.RNN:
+    """An ``nn.RNN(batch_first=True)`` computing the course's recurrence with these weights."""
+    W_xh, W_hh, b_h = (torch.as_tensor(w, dtype=dtype) for w in (W_xh, W_hh, b_h))
+    D, H = W_xh.shape
+    rnn = torch.nn.RNN(D, H, batch_first=True, dtype=dtype, device=W_xh.device)
+    return load_rnn_weights(rnn, W_xh, W_hh, b_h)
+
+
+def rnn_step(x_t, h_prev, W_xh, W_hh, b_h) -> np.ndarray:
+    """One step, ``(N, D), (N, H) -> (N, H)``, by ``nn.RNNCell``."""
+    W_xh = np.asarray(W_xh)
+    cell = torch.nn.RNNCell(*W_xh.shape, dtype=torch.float64)
+    load_rnn_weights(cell, t(W_xh), t(W_hh), t(b_h))
+    with torch.no_grad():
+        return n(cell(t(x_t), t(h_prev)))
+
+
+def rnn_forward(X, h0, W_xh, W_hh, b_h) -> np.ndarray:
+    """All hidden states ``H (N, T, H)`` = h_1..h_T, by ``nn.RNN(batch_first=True)``."""
+    rnn = torch_rnn(t(W_xh), t(W_hh), t(b_h))
+    with torch.no_grad():
+        H, _ = rnn(t(X), t(h0)[None])  # nn.RNN wants h0 as (num_layers=1, N, H)
+    return n(H)
+
+
+def rnn_outputs(H, W_hy, b_y) -> np.ndarray:
+    """Logits ``(N, T, K)`` from hidden states ``(N, T, H)``, by ``F.linear``."""
+    return n(torch.nn.functional.linear(t(H), t(W_hy).T, t(b_y)))
+
+
+def _activation_swaps(h: np.ndarray) -> dict:
+    """Results of the same pre-activation through the wrong nonlinearity (recovered by arctanh)."""
+    pre = np.arctanh(np.clip(h, -1 + 1e-15, 1 - 1e-15))
+    return {
+        "sigmoid used instead of tanh": 1.0 / (1.0 + np.exp(-pre)),
+        "the tanh is missing": pre,
+        "ReLU used instead of tanh": np.maximum(pre, 0.0),
+    }
+
+
+def rnn_step_mistakes(x_t, h_prev, W_xh, W_hh, b_h) -> dict:
+    """What ``rnn_step`` returns under the usual slips (swaps need square weights)."""
+    W_xh, W_hh, b_h = map(np.asarray, (W_xh, W_hh, b_h))
+    out = {"the bias b_h is missing": rnn_step(x_t, h_prev, W_xh, W_hh, 0 * b_h)}
+    if W_xh.shape == W_hh.shape:
+        out["W_xh and W_hh are swapped"] = rnn_step(x_t, h_prev, W_hh, W_xh, b_h)
+    if W_xh.shape[0] == W_xh.shape[1]:
+        out["W_xh is transposed: use x_t @ W_xh, with W_xh of shape (D, H)"] = rnn_step(
+            x_t, h_prev, W_xh.T, W_hh, b_h
+        )
+    out["W_hh is transposed: use h_prev @ W_hh"] = rnn_step(x_t, h_prev, W_xh, W_hh.T, b_h)
+    out["h_prev is ignored"] = rnn_step(x_t, 0 * np.asarray(h_prev), W_xh, W_hh, b_h)
+    out.update(_activation_swaps(rnn_step(x_t, h_prev, W_xh, W_hh, b_h)))
+    return out
+
+
+def rnn_forward_mistakes(X, h0, W_xh, W_hh, b_h) -> dict:
+    """What ``rnn_forward`` returns under the usual slips."""
+    X, h0, W_xh, W_hh, b_h = map(np.asarray, (X, h0, W_xh, W_hh, b_h))
+    H = rnn_forward(X, h0, W_xh, W_hh, b_h)
+    out = {
+        "H includes h_0: it should hold h_1..h_T only, shape (N, T, H)": np.concatenate([h0[:, None], H], axis=1),
+        "H holds h_0..h_{T-1}: store each new state after computing it": np.concatenate([h0[:, None], H[:, :-1]], axis=1),
+        "the hidden state is not carried over: every step starts from h0": np.stack(
+            [rnn_step(X[:, s], h0, W_xh, W_hh, b_h) for s in range(X.shape[1])], axis=1
+        ),
+        "the bias b_h is missing": rnn_forward(X, h0, W_xh, W_hh, 0 * b_h),
+        "W_hh is transposed: use h_prev @ W_hh": rnn_forward(X, h0, W_xh, W_hh.T, b_h),
+    }
+    if W_xh.shape == W_hh.shape:
+        out["W_xh and W_hh are swapped"] = rnn_forward(X, h0, W_hh, W_xh, b_h)
+    out.update(_activation_swaps(H))
+    return out
+
+
+def rnn_outputs_mistakes(H, W_hy, b_y) -> dict:
+    H, W_hy, b_y = map(np.asarray, (H, W_hy, b_y))
+    out = {"the bias b_y is missing": rnn_outputs(H, W_hy, 0 * b_y)}
+    if W_hy.shape[0] == W_hy.shape[1]:
+        out["W_hy is transposed: use H @ W_hy, with W_hy of shape (H, K)"] = rnn_outputs(H, W_hy.T, b_y)
+    logits = rnn_outputs(H, W_hy, b_y)
+    e = np.exp(logits - logits.max(-1, keepdims=True))
+    out["a softmax was applied: rnn_outputs returns the raw logits"] = e / e.sum(-1, keepdims=True)
+    out["tanh was applied to the logits: return them raw"] = np.tanh(logits)
+    return out
