@@ -1,0 +1,159 @@
+"""Tests of the tests for 01-one-hot: the solution gets full marks, the stubs get none,
+students' mistakes lose points and correct alternatives keep them."""
+import pytest
+
+from tests.harness import (Mistake, check_alternative, check_mistake, graded_ids, run_notebook,
+                           source_notebook, stub_sources)
+
+A = "01-one-hot"
+
+MISTAKES = {
+    "build_vocab": {
+        "indices from 1": """
+def build_vocab(tokens):
+    vocab = {}
+    for tok in tokens:
+        if tok not in vocab:
+            vocab[tok] = len(vocab) + 1
+    return vocab
+""",
+        "sorted instead of first appearance": """
+def build_vocab(tokens):
+    return {tok: i for i, tok in enumerate(sorted(set(tokens)))}
+""",
+        "index of every occurrence (gaps after repeats)": """
+def build_vocab(tokens):
+    vocab = {}
+    for i, tok in enumerate(tokens):
+        vocab.setdefault(tok, i)
+    return vocab
+""",
+        "last appearance wins": """
+def build_vocab(tokens):
+    return {tok: i for i, tok in enumerate(dict.fromkeys(reversed(tokens)))}
+""",
+    },
+    "one_hot": {
+        "int dtype": """
+def one_hot(indices, vocab_size):
+    indices = np.asarray(indices)
+    if indices.size and (indices.min() < 0 or indices.max() >= vocab_size):
+        raise ValueError("bad index")
+    return np.eye(vocab_size, dtype=int)[indices]
+""",
+        "off by one": """
+def one_hot(indices, vocab_size):
+    indices = np.asarray(indices)
+    if indices.size and (indices.min() < 0 or indices.max() >= vocab_size):
+        raise ValueError("bad index")
+    return np.eye(vocab_size)[(indices + 1) % vocab_size]
+""",
+        "only works for 1-D indices": """
+def one_hot(indices, vocab_size):
+    indices = np.asarray(indices).ravel()
+    if indices.size and (indices.min() < 0 or indices.max() >= vocab_size):
+        raise ValueError("bad index")
+    X = np.zeros((len(indices), vocab_size))
+    X[np.arange(len(indices)), indices] = 1.0
+    return X
+""",
+        "no range check (negative indices wrap around)": Mistake("""
+def one_hot(indices, vocab_size):
+    return np.eye(vocab_size)[np.asarray(indices)] if np.max(indices, initial=0) < vocab_size else 1 / 0
+""", caught_by=("test_one_hot_visible", "test_one_hot_hidden")),
+        "transposed for a sentence": """
+def one_hot(indices, vocab_size):
+    indices = np.asarray(indices)
+    if indices.size and (indices.min() < 0 or indices.max() >= vocab_size):
+        raise ValueError("bad index")
+    return np.eye(vocab_size)[indices].T
+""",
+    },
+    "embedding_lookup": {
+        "columns instead of rows": """
+def embedding_lookup(indices, E):
+    return E.T[np.asarray(indices)]
+""",
+        "off by one": """
+def embedding_lookup(indices, E):
+    return E[(np.asarray(indices) + 1) % E.shape[0]]
+""",
+        "flattened batch": """
+def embedding_lookup(indices, E):
+    return E[np.asarray(indices).ravel()]
+""",
+    },
+    "one_hot_torch": {
+        "created on the default device": """
+def one_hot_torch(indices, vocab_size):
+    X = torch.zeros(indices.shape + (vocab_size,))
+    X.scatter_(-1, indices.long().unsqueeze(-1), 1.0)
+    return X
+""",
+        "int64 result": """
+def one_hot_torch(indices, vocab_size):
+    return torch.nn.functional.one_hot(indices.long(), vocab_size)
+""",
+        "float64 result": """
+def one_hot_torch(indices, vocab_size):
+    return torch.nn.functional.one_hot(indices.long(), vocab_size).double()
+""",
+        "off by one": """
+def one_hot_torch(indices, vocab_size):
+    return torch.nn.functional.one_hot((indices.long() + 1) % vocab_size, vocab_size).float()
+""",
+    },
+}
+
+ALTERNATIVES = {
+    "build_vocab": """
+def build_vocab(tokens):
+    return {tok: i for i, tok in enumerate(dict.fromkeys(tokens))}
+""",
+    "one_hot": """
+def one_hot(indices, vocab_size):
+    indices = np.asarray(indices)
+    bad = (indices < 0) | (indices >= vocab_size)
+    if bad.any():
+        raise ValueError(f"indices {indices[bad]} not in [0, {vocab_size})")
+    return (indices[..., None] == np.arange(vocab_size)).astype(np.float32)
+""",
+    "embedding_lookup": """
+def embedding_lookup(indices, E):
+    idx = np.asarray(indices)
+    out = np.stack([E[i] for i in idx.ravel()]) if idx.size else np.zeros((0, E.shape[1]))
+    return out.reshape(idx.shape + (E.shape[1],))
+""",
+    "one_hot_torch": """
+def one_hot_torch(indices, vocab_size):
+    X = torch.zeros(*indices.shape, vocab_size, device=indices.device)
+    return X.scatter_(-1, indices.long().unsqueeze(-1), 1.0)
+""",
+}
+
+
+def test_solution_gets_full_marks():
+    run = run_notebook(source_notebook(A))
+    assert not run.failed(), {g: run.failures[g] for g in run.failed()}
+    assert not run.cell_errors
+    assert "x^2 == x^4: True" in run.stdout  # the lecture's point, from the solution
+
+
+def test_every_graded_cell_fails_on_the_stubs():
+    run = run_notebook(source_notebook(A), stub_sources(A))
+    assert set(run.failed()) == set(graded_ids(source_notebook(A)))
+
+
+@pytest.mark.parametrize("function,label", [(f, m) for f, ms in MISTAKES.items() for m in ms])
+def test_mistake_loses_points(function, label):
+    check_mistake(A, function, MISTAKES[function][label])
+
+
+@pytest.mark.parametrize("function", ALTERNATIVES)
+def test_correct_alternative_keeps_full_marks(function):
+    check_alternative(A, function, ALTERNATIVES[function])
+
+
+def test_every_contract_function_has_mistakes_and_an_alternative():
+    assert set(MISTAKES) == set(ALTERNATIVES) == {"build_vocab", "one_hot", "embedding_lookup", "one_hot_torch"}
+    assert all(len(m) >= 3 for m in MISTAKES.values())

@@ -1,0 +1,205 @@
+"""Tests of the tests for 02-rnn, plus the PyTorch module on the meta device and on CUDA."""
+import pytest
+import torch
+
+from tests.harness import (Mistake, check_alternative, check_mistake, graded_ids, run_notebook,
+                           source_notebook, stub_sources)
+
+A = "02-rnn"
+
+_RNN_HEAD = """
+class RNN(torch.nn.Module):
+    def __init__(self, input_size, hidden_size):
+        super().__init__()
+        bound = 1.0 / hidden_size ** 0.5
+        self.W_xh = torch.nn.Parameter(torch.empty(input_size, hidden_size).uniform_(-bound, bound))
+        self.W_hh = torch.nn.Parameter(torch.empty(hidden_size, hidden_size).uniform_(-bound, bound))
+        self.b_h = torch.nn.Parameter(torch.empty(hidden_size).uniform_(-bound, bound))
+"""
+
+MISTAKES = {
+    "rnn_step": {
+        "swapped weights": "def rnn_step(x_t, h_prev, W_xh, W_hh, b_h):\n    return np.tanh(x_t @ W_hh + h_prev @ W_xh + b_h)",
+        "transposed W_hh": "def rnn_step(x_t, h_prev, W_xh, W_hh, b_h):\n    return np.tanh(x_t @ W_xh + h_prev @ W_hh.T + b_h)",
+        "missing bias": "def rnn_step(x_t, h_prev, W_xh, W_hh, b_h):\n    return np.tanh(x_t @ W_xh + h_prev @ W_hh)",
+        "sigmoid instead of tanh": "def rnn_step(x_t, h_prev, W_xh, W_hh, b_h):\n    return 1 / (1 + np.exp(-(x_t @ W_xh + h_prev @ W_hh + b_h)))",
+        "tanh outside the bias": "def rnn_step(x_t, h_prev, W_xh, W_hh, b_h):\n    return np.tanh(x_t @ W_xh + h_prev @ W_hh) + b_h",
+    },
+    "rnn_forward": {
+        "h0 included in H": """
+def rnn_forward(X, h0, W_xh, W_hh, b_h):
+    states = [h0]
+    for s in range(X.shape[1]):
+        states.append(rnn_step(X[:, s], states[-1], W_xh, W_hh, b_h))
+    return np.stack(states, axis=1)
+""",
+        "state not carried over": """
+def rnn_forward(X, h0, W_xh, W_hh, b_h):
+    return np.stack([rnn_step(X[:, s], h0, W_xh, W_hh, b_h) for s in range(X.shape[1])], axis=1)
+""",
+        "stored before the update (h_0..h_{T-1})": """
+def rnn_forward(X, h0, W_xh, W_hh, b_h):
+    h, states = h0, []
+    for s in range(X.shape[1]):
+        states.append(h)
+        h = rnn_step(X[:, s], h, W_xh, W_hh, b_h)
+    return np.stack(states, axis=1)
+""",
+        "time and batch axes mixed up": """
+def rnn_forward(X, h0, W_xh, W_hh, b_h):
+    h, states = h0, []
+    for s in range(X.shape[1]):
+        h = rnn_step(X[:, s], h, W_xh, W_hh, b_h)
+        states.append(h)
+    return np.stack(states, axis=0)
+""",
+    },
+    "rnn_outputs": {
+        "missing bias": "def rnn_outputs(H, W_hy, b_y):\n    return H @ W_hy",
+        "softmax applied": "def rnn_outputs(H, W_hy, b_y):\n    z = H @ W_hy + b_y\n    e = np.exp(z - z.max(-1, keepdims=True))\n    return e / e.sum(-1, keepdims=True)",
+        "transposed W_hy": "def rnn_outputs(H, W_hy, b_y):\n    return H @ W_hy.T + b_y",
+        "only the last step": "def rnn_outputs(H, W_hy, b_y):\n    return H[:, -1:] @ W_hy + b_y",
+    },
+    "RNN": {
+        "h0 created on the default device": _RNN_HEAD + """
+    def forward(self, X, h0=None):
+        h = torch.zeros(X.shape[0], self.W_hh.shape[0], dtype=X.dtype) if h0 is None else h0
+        states = []
+        for s in range(X.shape[1]):
+            h = torch.tanh(X[:, s] @ self.W_xh + h @ self.W_hh + self.b_h)
+            states.append(h)
+        return torch.stack(states, dim=1), h
+""",
+        "swapped weights in forward": _RNN_HEAD.replace("(input_size, hidden_size)", "(input_size, hidden_size)") + """
+    def forward(self, X, h0=None):
+        h = X.new_zeros(X.shape[0], self.W_hh.shape[0]) if h0 is None else h0
+        states = []
+        for s in range(X.shape[1]):
+            h = torch.tanh(X[:, s] @ self.W_xh + h @ self.W_hh.T + self.b_h)
+            states.append(h)
+        return torch.stack(states, dim=1), h
+""",
+        "returns H including h0": _RNN_HEAD + """
+    def forward(self, X, h0=None):
+        h = X.new_zeros(X.shape[0], self.W_hh.shape[0]) if h0 is None else h0
+        states = [h]
+        for s in range(X.shape[1]):
+            h = torch.tanh(X[:, s] @ self.W_xh + h @ self.W_hh + self.b_h)
+            states.append(h)
+        return torch.stack(states, dim=1), h
+""",
+        "PyTorch's weight layout (H, D)": """
+class RNN(torch.nn.Module):
+    def __init__(self, input_size, hidden_size):
+        super().__init__()
+        bound = 1.0 / hidden_size ** 0.5
+        self.W_xh = torch.nn.Parameter(torch.empty(hidden_size, input_size).uniform_(-bound, bound))
+        self.W_hh = torch.nn.Parameter(torch.empty(hidden_size, hidden_size).uniform_(-bound, bound))
+        self.b_h = torch.nn.Parameter(torch.empty(hidden_size).uniform_(-bound, bound))
+
+    def forward(self, X, h0=None):
+        h = X.new_zeros(X.shape[0], self.W_hh.shape[0]) if h0 is None else h0
+        states = []
+        for s in range(X.shape[1]):
+            h = torch.tanh(X[:, s] @ self.W_xh.T + h @ self.W_hh.T + self.b_h)
+            states.append(h)
+        return torch.stack(states, dim=1), h
+""",
+    },
+}
+
+ALTERNATIVES = {
+    "rnn_step": "def rnn_step(x_t, h_prev, W_xh, W_hh, b_h):\n    return np.tanh(np.einsum('nd,dh->nh', x_t, W_xh) + np.einsum('nk,kh->nh', h_prev, W_hh) + b_h)",
+    "rnn_forward": """
+def rnn_forward(X, h0, W_xh, W_hh, b_h):
+    N, T, _ = X.shape
+    H = np.empty((N, T, h0.shape[1]), dtype=X.dtype)
+    h = h0
+    for t in range(T):
+        h = np.tanh(X[:, t] @ W_xh + h @ W_hh + b_h)
+        H[:, t] = h
+    return H
+""",
+    "rnn_outputs": "def rnn_outputs(H, W_hy, b_y):\n    return np.einsum('nth,hk->ntk', H, W_hy) + b_y",
+    "RNN": """
+class RNN(torch.nn.Module):
+    def __init__(self, input_size, hidden_size):
+        super().__init__()
+        k = hidden_size ** -0.5
+        self.W_xh = torch.nn.Parameter(torch.rand(input_size, hidden_size) * 2 * k - k)
+        self.W_hh = torch.nn.Parameter(torch.rand(hidden_size, hidden_size) * 2 * k - k)
+        self.b_h = torch.nn.Parameter(torch.rand(hidden_size) * 2 * k - k)
+
+    def forward(self, X, h0=None):
+        if h0 is None:
+            h0 = torch.zeros(X.shape[0], self.W_hh.shape[0], device=X.device, dtype=X.dtype)
+        H, h = [], h0
+        for x_t in X.unbind(dim=1):
+            h = torch.tanh(torch.addmm(self.b_h, x_t, self.W_xh) + h @ self.W_hh)
+            H.append(h)
+        return torch.stack(H, 1), h
+""",
+}
+
+
+@pytest.fixture(scope="module")
+def solution():
+    return run_notebook(source_notebook(A))
+
+
+def test_solution_gets_full_marks(solution):
+    assert not solution.failed(), {g: solution.failures[g] for g in solution.failed()}
+    assert not solution.cell_errors
+
+
+def test_every_graded_cell_fails_on_the_stubs():
+    run = run_notebook(source_notebook(A), stub_sources(A))
+    assert set(run.failed()) == set(graded_ids(source_notebook(A)))
+
+
+@pytest.mark.parametrize("function,label", [(f, m) for f, ms in MISTAKES.items() for m in ms])
+def test_mistake_loses_points(function, label):
+    check_mistake(A, function, MISTAKES[function][label])
+
+
+@pytest.mark.parametrize("function", ALTERNATIVES)
+def test_correct_alternative_keeps_full_marks(function):
+    check_alternative(A, function, ALTERNATIVES[function])
+
+
+def test_every_contract_function_has_mistakes_and_an_alternative():
+    assert set(MISTAKES) == set(ALTERNATIVES) == {"rnn_step", "rnn_forward", "rnn_outputs", "RNN"}
+    assert all(len(m) >= 3 for m in MISTAKES.values())
+
+
+def test_module_equals_nn_rnn_in_float64(solution):
+    from seqlab.oracles import rnn as oracle
+
+    torch.manual_seed(3)
+    model = solution.namespace["RNN"](6, 4).double()
+    X, h0 = torch.randn(3, 7, 6, dtype=torch.float64), torch.randn(3, 4, dtype=torch.float64)
+    H, h_T = model(X, h0)
+    H_ref, hT_ref = oracle.torch_rnn(model.W_xh, model.W_hh, model.b_h)(X, h0[None])
+    torch.testing.assert_close(H, H_ref, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(h_T, hT_ref[0], rtol=1e-6, atol=1e-6)
+
+
+def test_module_is_clean_on_the_meta_device(solution):
+    model = solution.namespace["RNN"](3, 2)
+    X = torch.randn(2, 5, 3)
+    with torch.device("meta"):
+        H, h_T = model(X)
+    assert H.device == X.device and H.shape == (2, 5, 2)
+
+
+@pytest.mark.gpu
+def test_module_runs_on_cuda(solution):
+    from seqlab.oracles import rnn as oracle
+
+    torch.manual_seed(4)
+    model = solution.namespace["RNN"](5, 8).double().cuda()
+    X = torch.randn(4, 9, 5, dtype=torch.float64, device="cuda")
+    H, h_T = model(X)
+    assert H.device.type == "cuda" and h_T.device.type == "cuda"
+    H_ref, _ = oracle.torch_rnn(model.W_xh, model.W_hh, model.b_h)(X)
+    torch.testing.assert_close(H, H_ref, rtol=1e-6, atol=1e-6)
