@@ -1,6 +1,8 @@
 """Where the course lives and how nbgrader is configured for it (the one place)."""
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 from traitlets.config import Config
@@ -24,12 +26,20 @@ def notebook_names(assignment: str, root: Path = ROOT) -> list[str]:
     return sorted(p.stem for p in (root / SOURCE_DIR / assignment).glob("*.ipynb"))
 
 
+def ensure_tools_on_path() -> None:
+    """nbgrader runs ``alembic`` (installed beside this Python) as a command: put it on PATH."""
+    bindir = str(Path(sys.executable).parent)
+    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+
+
 def nbgrader_config(root: Path, db_path: Path | None = None) -> Config:
     """nbgrader settings for a course tree rooted at ``root``.
 
     ``db_path`` defaults to ``root/_build/nbgrader/gradebook.db`` (the release's scratch
     gradebook; grading runs write their own).
     """
+    ensure_tools_on_path()
     db_path = db_path or root / "_build" / "nbgrader" / "gradebook.db"
     db_path.parent.mkdir(parents=True, exist_ok=True)
     c = Config()

@@ -27,9 +27,10 @@ def release(root: Path = course.ROOT, only: list[str] | None = None) -> list[Pat
     with tempfile.TemporaryDirectory(prefix="release-db-") as tmp:
         config = course.nbgrader_config(root, db_path=Path(tmp) / "gradebook.db")
         api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+        api.log.setLevel(logging.WARNING)  # nbgrader narrates every file at INFO
         for assignment in ids:
             result = api.generate_assignment(assignment, force=True, create=True)
             if not result["success"]:
-                raise ReleaseError(f"generate_assignment {assignment} failed:\n{result.get('error') or result.get('log')}")
+                raise ReleaseError(f"generate_assignment {assignment} failed:\n{result.get('log', '')}\n{result.get('error', '')}")
             log.info("released %s", assignment)
     return sorted(p for a in ids for p in (root / course.RELEASE_DIR / a).glob("*.ipynb"))
