@@ -33,7 +33,7 @@ def saw_tagging(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     - tokens: int64 array (n, 5) of indices into ``SAW_VOCAB``
     - is_verb: int64 array (n, 5), 1 where the word is used as a verb
     """
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed=seed)
     index = {w: i for i, w in enumerate(SAW_VOCAB)}
     tokens = np.zeros((n, 5), dtype=np.int64)
     is_verb = np.zeros((n, 5), dtype=np.int64)
@@ -49,3 +49,45 @@ def saw_tagging(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 def decode(tokens: np.ndarray, vocab: list[str] = SAW_VOCAB) -> list[str]:
     """Sentences (strings) from rows of token indices."""
     return [" ".join(vocab[i] for i in row if vocab[i] != "<pad>") for row in np.atleast_2d(tokens)]
+
+
+# --- reverse a sequence: a sequence-to-sequence task for the Transformer (chapter 08) ------
+#: Token ids of the reversal task: 0 is padding (unused by fixed-length sequences), 1 starts
+#: the decoder's input, and 2, 3, ... are the symbols to reverse.
+REVERSE_PAD, REVERSE_BOS = 0, 1
+
+
+def reverse_task(n: int, length: int = 10, n_symbols: int = 16, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` random sequences and the same sequences reversed.
+
+    Returns:
+    - src: int64 array (n, length), symbols drawn uniformly from ``2 .. 2 + n_symbols - 1``
+    - tgt: int64 array (n, length), ``tgt[i] = src[i, ::-1]``
+
+    The vocabulary has ``n_symbols + 2`` tokens (``REVERSE_PAD`` and ``REVERSE_BOS`` first).
+    Different seeds give (practically) disjoint sets: there are ``n_symbols ** length``
+    possible sequences.
+    """
+    rng = np.random.default_rng(seed=seed)
+    src = rng.integers(2, 2 + n_symbols, size=(n, length), dtype=np.int64)
+    return src, np.ascontiguousarray(src[:, ::-1])
+
+
+# --- remember the first token: a long-range task (chapter 05) ------------------------------
+def first_token_recall(n: int, T: int, n_symbols: int = 4, n_noise: int = 4,
+                       seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` sequences of ``T`` tokens whose label is their FIRST token.
+
+    Token 0..n_symbols-1 are the symbols to remember; n_symbols..n_symbols+n_noise-1 are
+    distractors. Position 0 holds a random symbol, positions 1..T-1 random distractors, so
+    the answer is read at step T and must be carried across T - 1 steps. Chance level is
+    ``1 / n_symbols``.
+
+    Returns:
+    - tokens: int64 array (n, T), values in [0, n_symbols + n_noise)
+    - labels: int64 array (n,), values in [0, n_symbols): equal to tokens[:, 0]
+    """
+    rng = np.random.default_rng(seed=seed)
+    tokens = rng.integers(n_symbols, n_symbols + n_noise, size=(n, T))
+    tokens[:, 0] = rng.integers(0, n_symbols, size=n)
+    return tokens.astype(np.int64), tokens[:, 0].astype(np.int64).copy()

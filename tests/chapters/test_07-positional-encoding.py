@@ -1,0 +1,392 @@
+"""Tests of the tests for 07-positional-encoding: the solution gets full marks, the stubs get none,
+students' mistakes lose points and correct alternatives keep them."""
+import numpy as np
+import pytest
+import torch
+
+from seqlab.oracles import positional as oracle
+from tests.harness import (check_alternative, check_mistake, graded_ids, run_notebook, source_notebook,
+                           stub_sources)
+
+A = "07-positional-encoding"
+
+MISTAKES = {
+    "sinusoidal_pe": {
+        "positions from 1": """
+def sinusoidal_pe(num_positions, d_model, base=10000.0):
+    if d_model % 2:
+        raise ValueError("odd d_model")
+    pos = np.arange(1, num_positions + 1)[:, None]
+    ang = pos / base ** (np.arange(0, d_model, 2) / d_model)
+    PE = np.zeros((num_positions, d_model))
+    PE[:, 0::2], PE[:, 1::2] = np.sin(ang), np.cos(ang)
+    return PE
+""",
+        "exponent over the dimension index j/d": """
+def sinusoidal_pe(num_positions, d_model, base=10000.0):
+    if d_model % 2:
+        raise ValueError("odd d_model")
+    pos = np.arange(num_positions)[:, None]
+    j = np.arange(d_model)
+    ang = pos / base ** (j / d_model)
+    return np.where(j % 2 == 0, np.sin(ang), np.cos(ang))
+""",
+        "sin and cos swapped": """
+def sinusoidal_pe(num_positions, d_model, base=10000.0):
+    if d_model % 2:
+        raise ValueError("odd d_model")
+    pos = np.arange(num_positions)[:, None]
+    ang = pos / base ** (np.arange(0, d_model, 2) / d_model)
+    PE = np.zeros((num_positions, d_model))
+    PE[:, 0::2], PE[:, 1::2] = np.cos(ang), np.sin(ang)
+    return PE
+""",
+        "sin and cos concatenated in halves": """
+def sinusoidal_pe(num_positions, d_model, base=10000.0):
+    if d_model % 2:
+        raise ValueError("odd d_model")
+    pos = np.arange(num_positions)[:, None]
+    ang = pos / base ** (np.arange(0, d_model, 2) / d_model)
+    return np.concatenate([np.sin(ang), np.cos(ang)], axis=1)
+""",
+        "base 1000": """
+def sinusoidal_pe(num_positions, d_model, base=10000.0):
+    if d_model % 2:
+        raise ValueError("odd d_model")
+    pos = np.arange(num_positions)[:, None]
+    ang = pos / 1000 ** (np.arange(0, d_model, 2) / d_model)
+    PE = np.zeros((num_positions, d_model))
+    PE[:, 0::2], PE[:, 1::2] = np.sin(ang), np.cos(ang)
+    return PE
+""",
+        "exponent k/d over the pair index": """
+def sinusoidal_pe(num_positions, d_model, base=10000.0):
+    if d_model % 2:
+        raise ValueError("odd d_model")
+    pos = np.arange(num_positions)[:, None]
+    ang = pos / base ** (np.arange(d_model // 2) / d_model)
+    PE = np.zeros((num_positions, d_model))
+    PE[:, 0::2], PE[:, 1::2] = np.sin(ang), np.cos(ang)
+    return PE
+""",
+        "no ValueError for an odd d_model": """
+def sinusoidal_pe(num_positions, d_model, base=10000.0):
+    pos = np.arange(num_positions)[:, None]
+    ang = pos / base ** (np.arange(0, d_model, 2) / d_model)
+    PE = np.zeros((num_positions, d_model))
+    PE[:, 0::2] = np.sin(ang)
+    PE[:, 1::2] = np.cos(ang)[:, : d_model // 2]
+    return PE
+""",
+    },
+    "add_positional_encoding": {
+        "positions from 1": """
+def add_positional_encoding(X):
+    T, D = X.shape[-2:]
+    return X + sinusoidal_pe(T + 1, D)[1:]
+""",
+        "the batch axis taken as time": """
+def add_positional_encoding(X):
+    return X + sinusoidal_pe(X.shape[0], X.shape[-1])
+""",
+        "changes X in place": """
+def add_positional_encoding(X):
+    X += sinusoidal_pe(*X.shape[-2:])
+    return X
+""",
+        "scales X by sqrt(d) first": """
+def add_positional_encoding(X):
+    T, D = X.shape[-2:]
+    return X * np.sqrt(D) + sinusoidal_pe(T, D)
+""",
+        "arguments of sinusoidal_pe swapped": """
+def add_positional_encoding(X):
+    T, D = X.shape[-2:]
+    return X + sinusoidal_pe(D, T)
+""",
+    },
+    "pe_shift_matrix": {
+        "transposed blocks (shifts backwards)": """
+def pe_shift_matrix(offset, d_model, base=10000.0):
+    w = offset * base ** (-np.arange(0, d_model, 2) / d_model)
+    M = np.zeros((d_model, d_model))
+    for k in range(d_model // 2):
+        M[2*k:2*k+2, 2*k:2*k+2] = [[np.cos(w[k]), -np.sin(w[k])], [np.sin(w[k]), np.cos(w[k])]]
+    return M
+""",
+        "offset ignored": """
+def pe_shift_matrix(offset, d_model, base=10000.0):
+    w = base ** (-np.arange(0, d_model, 2) / d_model)
+    M = np.zeros((d_model, d_model))
+    for k in range(d_model // 2):
+        M[2*k:2*k+2, 2*k:2*k+2] = [[np.cos(w[k]), np.sin(w[k])], [-np.sin(w[k]), np.cos(w[k])]]
+    return M
+""",
+        "base 1000": """
+def pe_shift_matrix(offset, d_model, base=10000.0):
+    w = offset * 1000.0 ** (-np.arange(0, d_model, 2) / d_model)
+    M = np.zeros((d_model, d_model))
+    for k in range(d_model // 2):
+        M[2*k:2*k+2, 2*k:2*k+2] = [[np.cos(w[k]), np.sin(w[k])], [-np.sin(w[k]), np.cos(w[k])]]
+    return M
+""",
+        "exponent over the dimension index j/d": """
+def pe_shift_matrix(offset, d_model, base=10000.0):
+    w = offset * base ** (-np.arange(d_model) / d_model)
+    M = np.zeros((d_model, d_model))
+    for k in range(d_model // 2):
+        a, b = w[2 * k], w[2 * k + 1]
+        M[2*k:2*k+2, 2*k:2*k+2] = [[np.cos(a), np.sin(a)], [-np.sin(b), np.cos(b)]]
+    return M
+""",
+        "blocks for a table in halves": """
+def pe_shift_matrix(offset, d_model, base=10000.0):
+    w = offset * base ** (-np.arange(0, d_model, 2) / d_model)
+    C, S = np.diag(np.cos(w)), np.diag(np.sin(w))
+    return np.block([[C, S], [-S, C]])
+""",
+    },
+    "SinusoidalPositionalEncoding": {
+        "a Parameter instead of a buffer": """
+class SinusoidalPositionalEncoding(torch.nn.Module):
+    def __init__(self, d_model, max_len=5000, base=10000.0):
+        super().__init__()
+        self.pe = torch.nn.Parameter(torch.tensor(sinusoidal_pe(max_len, d_model, base), dtype=torch.float32))
+
+    def forward(self, X):
+        return X + self.pe[: X.shape[1]].to(X.dtype)
+""",
+        "a plain attribute instead of a buffer": """
+class SinusoidalPositionalEncoding(torch.nn.Module):
+    def __init__(self, d_model, max_len=5000, base=10000.0):
+        super().__init__()
+        self.pe = torch.tensor(sinusoidal_pe(max_len, d_model, base), dtype=torch.float32)
+
+    def forward(self, X):
+        return X + self.pe[: X.shape[1]].to(X.dtype)
+""",
+        "positions from 1": """
+class SinusoidalPositionalEncoding(torch.nn.Module):
+    def __init__(self, d_model, max_len=5000, base=10000.0):
+        super().__init__()
+        table = torch.tensor(sinusoidal_pe(max_len + 1, d_model, base)[1:], dtype=torch.float32)
+        self.register_buffer("pe", table)
+
+    def forward(self, X):
+        return X + self.pe[: X.shape[1]].to(X.dtype)
+""",
+        "sin and cos swapped": """
+class SinusoidalPositionalEncoding(torch.nn.Module):
+    def __init__(self, d_model, max_len=5000, base=10000.0):
+        super().__init__()
+        table = torch.tensor(sinusoidal_pe(max_len, d_model, base), dtype=torch.float32)
+        self.register_buffer("pe", table.reshape(max_len, -1, 2).flip(-1).reshape(max_len, d_model))
+
+    def forward(self, X):
+        return X + self.pe[: X.shape[1]].to(X.dtype)
+""",
+        "float64 table upcasts float32 inputs": """
+class SinusoidalPositionalEncoding(torch.nn.Module):
+    def __init__(self, d_model, max_len=5000, base=10000.0):
+        super().__init__()
+        self.register_buffer("pe", torch.from_numpy(sinusoidal_pe(max_len, d_model, base)))
+
+    def forward(self, X):
+        return X + self.pe[: X.shape[1]]
+""",
+        "table built in forward on the default device": """
+class SinusoidalPositionalEncoding(torch.nn.Module):
+    def __init__(self, d_model, max_len=5000, base=10000.0):
+        super().__init__()
+        self.register_buffer("pe", torch.tensor(sinusoidal_pe(max_len, d_model, base), dtype=torch.float32))
+
+    def forward(self, X):
+        T, D = X.shape[-2:]
+        return X + torch.tensor(sinusoidal_pe(T, D), dtype=X.dtype)
+""",
+    },
+}
+
+ALTERNATIVES = {
+    # loops over positions and pairs, math.sin per entry
+    "sinusoidal_pe": """
+import math
+
+def sinusoidal_pe(num_positions, d_model, base=10000.0):
+    if d_model % 2 == 1:
+        raise ValueError("d_model must be even")
+    PE = np.zeros((num_positions, d_model))
+    for i in range(num_positions):
+        for k in range(d_model // 2):
+            angle = i / base ** (2 * k / d_model)
+            PE[i, 2 * k] = math.sin(angle)
+            PE[i, 2 * k + 1] = math.cos(angle)
+    return PE
+""",
+    # works in X's dtype, einsum-free broadcasting through an explicit leading axis
+    "add_positional_encoding": """
+def add_positional_encoding(X):
+    X = np.asarray(X)
+    T, D = X.shape[-2], X.shape[-1]
+    flat = X.reshape(-1, T, D)
+    out = np.stack([x + sinusoidal_pe(T, D) for x in flat])
+    return out.reshape(X.shape).astype(X.dtype)
+""",
+    # blocks by np.kron-free loops over pairs, exp/log form of the frequencies
+    "pe_shift_matrix": """
+def pe_shift_matrix(offset, d_model, base=10000.0):
+    M = np.zeros((d_model, d_model))
+    for k in range(d_model // 2):
+        w = offset * np.exp(-2 * k / d_model * np.log(base))
+        c, s = np.cos(w), np.sin(w)
+        M[2 * k:2 * k + 2, 2 * k:2 * k + 2] = np.array([[c, s], [-s, c]])
+    return M
+""",
+    # the PyTorch tutorial's way: float32 angles, exp/log frequencies, buffer (1, max_len, d), not persistent
+    "SinusoidalPositionalEncoding": """
+import math
+
+class SinusoidalPositionalEncoding(torch.nn.Module):
+    def __init__(self, d_model, max_len=5000, base=10000.0):
+        super().__init__()
+        position = torch.arange(max_len).unsqueeze(1)
+        div_term = torch.exp(torch.arange(0, d_model, 2) * (-math.log(base) / d_model))
+        pe = torch.zeros(1, max_len, d_model)
+        pe[0, :, 0::2] = torch.sin(position * div_term)
+        pe[0, :, 1::2] = torch.cos(position * div_term)
+        self.register_buffer("pe", pe, persistent=False)
+
+    def forward(self, x):
+        return x + self.pe[:, : x.size(1)].to(x.dtype)
+""",
+}
+
+#: More correct solutions written differently, each must keep full marks.
+MORE_ALTERNATIVES = [
+    # torch, then back to NumPy; frequencies by exp/log
+    ("sinusoidal_pe", """
+def sinusoidal_pe(num_positions, d_model, base=10000.0):
+    if d_model % 2:
+        raise ValueError("odd")
+    pos = torch.arange(num_positions, dtype=torch.float64)
+    w = torch.exp(-torch.arange(0, d_model, 2, dtype=torch.float64) * np.log(base) / d_model)
+    ang = torch.outer(pos, w)
+    return torch.stack([ang.sin(), ang.cos()], dim=-1).reshape(num_positions, d_model).numpy()
+"""),
+    # the lecture page's construction: the matrix exponential of the rotation generator
+    ("pe_shift_matrix", """
+def pe_shift_matrix(offset, d_model, base=10000.0):
+    w = torch.pow(torch.tensor(float(base), dtype=torch.float64), -2 * torch.arange(d_model // 2, dtype=torch.float64) / d_model)
+    unit = torch.tensor([[0.0, 1.0], [-1.0, 0.0]], dtype=torch.float64)
+    G = torch.block_diag(*[unit * wk for wk in w])
+    return torch.linalg.matrix_exp(offset * G).numpy()
+"""),
+    # the module built on the student's NumPy function, forward by slicing the buffer's time axis
+    ("SinusoidalPositionalEncoding", """
+class SinusoidalPositionalEncoding(torch.nn.Module):
+    def __init__(self, d_model, max_len=5000, base=10000.0):
+        super().__init__()
+        self.register_buffer("table", torch.from_numpy(sinusoidal_pe(max_len, d_model, base)).float())
+
+    def forward(self, X):
+        return X + self.table[: X.shape[-2]].type_as(X)
+"""),
+    # einsum with a ones vector over the leading axes, float32 kept as float32
+    ("add_positional_encoding", """
+def add_positional_encoding(X):
+    T, D = X.shape[-2:]
+    lead = np.ones(X.shape[:-2], dtype=X.dtype)
+    return X + np.einsum("...,td->...td", lead, sinusoidal_pe(T, D).astype(X.dtype))
+"""),
+]
+
+
+def test_solution_gets_full_marks():
+    run = run_notebook(source_notebook(A))
+    assert not run.failed(), {g: run.failures[g] for g in run.failed()}
+    assert not run.cell_errors
+    # the lecture's point, from the solution: attention alone cannot tell the two "saw" apart
+    assert "without positions, the two 'saw' get the same output: True" in run.stdout
+    assert "with positions, they differ:                           True" in run.stdout
+
+
+def test_every_graded_cell_fails_on_the_stubs():
+    run = run_notebook(source_notebook(A), stub_sources(A))
+    assert set(run.failed()) == set(graded_ids(source_notebook(A)))
+
+
+@pytest.mark.parametrize("function,label", [(f, m) for f, ms in MISTAKES.items() for m in ms])
+def test_mistake_loses_points(function, label):
+    check_mistake(A, function, MISTAKES[function][label])
+
+
+@pytest.mark.parametrize("function", ALTERNATIVES)
+def test_correct_alternative_keeps_full_marks(function):
+    check_alternative(A, function, ALTERNATIVES[function])
+
+
+@pytest.mark.parametrize("function,source", MORE_ALTERNATIVES, ids=[f for f, _ in MORE_ALTERNATIVES])
+def test_more_correct_alternatives_keep_full_marks(function, source):
+    check_alternative(A, function, source)
+
+
+def test_every_contract_function_has_mistakes_and_an_alternative():
+    contract = {"sinusoidal_pe", "add_positional_encoding", "pe_shift_matrix", "SinusoidalPositionalEncoding"}
+    assert set(MISTAKES) == set(ALTERNATIVES) == contract
+    assert all(len(m) >= 3 for m in MISTAKES.values())
+
+
+def test_mistake_messages_name_the_mistake():
+    """The visible tests' messages say which of the chapter's named mistakes a table looks like."""
+    namespace = run_notebook(source_notebook(A), {"sinusoidal_pe": MISTAKES["sinusoidal_pe"]["base 1000"]}).namespace
+    wrong = namespace["sinusoidal_pe"](50, 8)
+    with pytest.raises(AssertionError, match="base 1000"):
+        oracle.check_sinusoidal_pe("table", wrong, 50, 8)
+    for label, phrase in [("positions from 1", "positions counted from 1"), ("sin and cos swapped", "swapped"),
+                          ("sin and cos concatenated in halves", "first half"),
+                          ("exponent over the dimension index j/d", "column index j")]:
+        ns = {"np": np}
+        exec(MISTAKES["sinusoidal_pe"][label], ns)
+        with pytest.raises(AssertionError, match=phrase):
+            oracle.check_sinusoidal_pe(label, ns["sinusoidal_pe"](30, 8), 30, 8)
+
+
+def test_the_oracle_accepts_the_lecture_numbers():
+    """The property checks and the lecture's rows agree with each other (no table is built)."""
+    rows = np.array([oracle.position_zero(4), oracle.LECTURE_PE1, oracle.LECTURE_PE2])
+    oracle.check_sinusoidal_pe("the lecture's rows", rows, 3, 4)
+    assert np.allclose(oracle.wavelengths(4), [2 * np.pi, 2 * np.pi * 100])
+
+
+def _solution_namespace():
+    run = run_notebook(source_notebook(A))
+    assert not run.failed()
+    return run.namespace
+
+
+@pytest.mark.gpu
+def test_layer_on_cuda_matches_cpu_and_the_lecture():
+    ns = _solution_namespace()
+    layer_cls = ns["SinusoidalPositionalEncoding"]
+    cpu = layer_cls(64, max_len=512).double()
+    gpu = layer_cls(64, max_len=512).double().to("cuda")
+    assert all(b.device.type == "cuda" for b in gpu.buffers())
+    X = torch.randn(8, 300, 64, dtype=torch.float64)
+    out_gpu = gpu(X.to("cuda"))
+    assert out_gpu.device.type == "cuda" and out_gpu.dtype == torch.float64
+    torch.testing.assert_close(out_gpu.cpu(), cpu(X), rtol=1e-6, atol=1e-6)
+    lecture = torch.tensor(np.array([oracle.position_zero(4), oracle.LECTURE_PE1, oracle.LECTURE_PE2]))
+    small = layer_cls(4, max_len=3).to("cuda")
+    out = small(torch.zeros(2, 3, 4, device="cuda"))
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out.cpu().double(), lecture.expand(2, 3, 4), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.gpu
+def test_layer_on_cuda_with_float16_inputs():
+    ns = _solution_namespace()
+    layer = ns["SinusoidalPositionalEncoding"](32, max_len=64).to("cuda")
+    X = torch.zeros(2, 64, 32, device="cuda", dtype=torch.float16)
+    out = layer(X)
+    assert out.dtype == torch.float16 and out.device.type == "cuda"
+    oracle.check_sinusoidal_pe("float16 output on CUDA", out[0].float(), 64, 32, rtol=1e-3, atol=2e-3)
