@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from tests.harness import (Mistake, check_alternative, check_mistake, graded_ids, run_notebook,
-                           source_notebook, stub_sources)
+from tests.chapters.standard import solution_run, standard_tests
+from tests.harness import Mistake
 
 A = "02-rnn"
 
@@ -141,38 +141,12 @@ class RNN(torch.nn.Module):
 """,
 }
 
-
-@pytest.fixture(scope="module")
-def solution():
-    return run_notebook(source_notebook(A))
+CONTRACT = ["rnn_step", "rnn_forward", "rnn_outputs", "RNN"]
+globals().update(standard_tests(A, CONTRACT, MISTAKES, ALTERNATIVES))
 
 
-def test_solution_gets_full_marks(solution):
-    assert not solution.failed(), {g: solution.failures[g] for g in solution.failed()}
-    assert not solution.cell_errors
-
-
-def test_every_graded_cell_fails_on_the_stubs():
-    run = run_notebook(source_notebook(A), stub_sources(A))
-    assert set(run.failed()) == set(graded_ids(source_notebook(A)))
-
-
-@pytest.mark.parametrize("function,label", [(f, m) for f, ms in MISTAKES.items() for m in ms])
-def test_mistake_loses_points(function, label):
-    check_mistake(A, function, MISTAKES[function][label])
-
-
-@pytest.mark.parametrize("function", ALTERNATIVES)
-def test_correct_alternative_keeps_full_marks(function):
-    check_alternative(A, function, ALTERNATIVES[function])
-
-
-def test_every_contract_function_has_mistakes_and_an_alternative():
-    assert set(MISTAKES) == set(ALTERNATIVES) == {"rnn_step", "rnn_forward", "rnn_outputs", "RNN"}
-    assert all(len(m) >= 3 for m in MISTAKES.values())
-
-
-def test_module_equals_nn_rnn_in_float64(solution):
+def test_module_equals_nn_rnn_in_float64():
+    solution = solution_run(A)
     from seqlab.oracles import rnn as oracle
 
     torch.manual_seed(3)
@@ -184,7 +158,8 @@ def test_module_equals_nn_rnn_in_float64(solution):
     torch.testing.assert_close(h_T, hT_ref[0], rtol=1e-6, atol=1e-6)
 
 
-def test_module_is_clean_on_the_meta_device(solution):
+def test_module_is_clean_on_the_meta_device():
+    solution = solution_run(A)
     model = solution.namespace["RNN"](3, 2)
     X = torch.randn(2, 5, 3)
     with torch.device("meta"):
@@ -193,7 +168,8 @@ def test_module_is_clean_on_the_meta_device(solution):
 
 
 @pytest.mark.gpu
-def test_module_runs_on_cuda(solution):
+def test_module_runs_on_cuda():
+    solution = solution_run(A)
     from seqlab.oracles import rnn as oracle
 
     torch.manual_seed(4)

@@ -1,0 +1,356 @@
+"""Tests of the tests for 03-bptt: the solution gets full marks, the stubs get none,
+students' mistakes lose points and correct alternatives keep them."""
+import numpy as np
+import pytest
+import torch
+
+from tests import harness
+from tests.harness import Mistake, graded_ids, run_notebook, source_notebook, stub_sources
+
+A = "03-bptt"
+#: cells that grade nothing: the training run and the students' own gradient check (both run in
+#: test_solution_gets_full_marks); skipped when trying mistakes and alternatives, to keep this file fast
+SKIP = ("long-experiment", "gradient-check")
+
+
+def check_mistake(assignment, function, mistake):
+    """tests.harness.check_mistake, without the ungraded cells."""
+    path = source_notebook(assignment)
+    run = run_notebook(path, {function: mistake.source}, skip_tags=SKIP)
+    expected = mistake.caught_by or harness.tests_of(function, graded_ids(path))
+    assert expected, f"no test cells named test_{function}_* in {path.name}"
+    passed = [g for g in expected if run.failures.get(g) is None]
+    assert not passed, f"these test cells give full marks to the mistake: {passed}"
+
+
+def check_alternative(assignment, function, source):
+    """tests.harness.check_alternative, without the ungraded cells."""
+    run = run_notebook(source_notebook(assignment), {function: source}, skip_tags=SKIP)
+    assert not run.failed(), f"a correct alternative lost points: { {g: run.failures[g] for g in run.failed()} }"
+
+# A full rnn_backward / truncated_rnn_backward written by a student, with one slot changed.
+_BACKWARD = """
+def {name}(dH, X, h0, H, W_xh, W_hh{k_arg}):
+    T = X.shape[1]
+    dX = np.zeros_like(X)
+    dW_xh, dW_hh, db_h = np.zeros_like(W_xh), np.zeros_like(W_hh), np.zeros(W_hh.shape[0])
+    dh_next = np.zeros_like(h0)
+    for s in {order}:
+        h_prev = {h_prev}
+        dx, dh_prev, dWx, dWh, db = rnn_step_backward({upstream}, X[:, s], h_prev, H[:, s], W_xh, W_hh)
+        dX[:, s] = dx
+        dW_xh {acc} dWx
+        dW_hh {acc} dWh
+        db_h {acc} db
+        dh_next = {carry}
+    return dX, {dh0}, dW_xh, dW_hh, db_h
+"""
+_RIGHT = dict(order="reversed(range(T))", h_prev="H[:, s - 1] if s > 0 else h0", upstream="dH[:, s] + dh_next",
+              acc="+=", carry="dh_prev", dh0="dh_next")
+_TRUNC_CARRY = "np.zeros_like(dh_prev) if s > 0 and s % k == 0 else dh_prev"
+
+
+def backward(**changes):
+    return _BACKWARD.format(**{"name": "rnn_backward", "k_arg": "", **_RIGHT, **changes})
+
+
+def truncated(**changes):
+    return _BACKWARD.format(**{"name": "truncated_rnn_backward", "k_arg": ", k", **_RIGHT,
+                               "carry": _TRUNC_CARRY, **changes})
+
+
+_STEP = """
+def rnn_step_backward(dh_t, x_t, h_prev, h_t, W_xh, W_hh):
+    da = {da}
+    return {dx}, {dh}, {dWx}, {dWh}, {db}
+"""
+_STEP_RIGHT = dict(da="dh_t * (1 - h_t ** 2)", dx="da @ W_xh.T", dh="da @ W_hh.T", dWx="x_t.T @ da",
+                   dWh="h_prev.T @ da", db="da.sum(axis=0)")
+
+
+def step(**changes):
+    return _STEP.format(**{**_STEP_RIGHT, **changes})
+
+
+_TBPTT = """
+def tbptt_forward(rnn, X, h0, k):
+    out = []
+    h = {h0}
+    for start in range(0, X.shape[1], {stride}):
+        H_chunk, h = rnn(X[:, start:start + {width}], h)
+        out.append({append})
+        h = {carry}
+    return torch.cat(out, dim=1)
+"""
+_TBPTT_RIGHT = dict(h0="h0", stride="k", width="k", append="H_chunk", carry="h.detach()")
+
+
+def tbptt(**changes):
+    return _TBPTT.format(**{**_TBPTT_RIGHT, **changes})
+
+
+MISTAKES = {
+    "rnn_step_backward": {
+        "tanh derivative from h_prev": step(da="dh_t * (1 - h_prev ** 2)"),
+        "tanh derivative as 1 - tanh(h_t)**2 (tanh applied twice)": step(da="dh_t * (1 - np.tanh(h_t) ** 2)"),
+        "tanh derivative missing": step(da="dh_t"),
+        "W_hh not transposed in dh_prev": step(dh="da @ W_hh"),
+        "db_h not summed over the batch": step(db="da"),
+        "dW_hh from h_t instead of h_prev": step(dWh="h_t.T @ da"),
+        "dW_xh without the tanh derivative": step(dWx="x_t.T @ dh_t"),
+    },
+    "rnn_backward": {
+        "no gradient carried from h_t to h_{t-1}": backward(upstream="dH[:, s]"),
+        "only the last step's output gradient used": backward(upstream="dh_next + dH[:, -1] * (s == T - 1)"),
+        "loops forward in time": backward(order="range(T)"),
+        "off by one: h_prev is H[:, s]": backward(h_prev="H[:, s]"),
+        "weight gradients overwritten, not summed over time": backward(acc="="),
+        "dh0 returned as zeros": backward(dh0="np.zeros_like(h0)"),
+    },
+    "numerical_gradient": {
+        "forward differences": """
+def numerical_gradient(f, x, h=1e-5):
+    grad = np.zeros(x.shape)
+    fx = f(x)
+    for idx in np.ndindex(x.shape):
+        old = x[idx]
+        x[idx] = old + h
+        grad[idx] = (f(x) - fx) / h
+        x[idx] = old
+    return grad
+""",
+        "divides by h instead of 2h": """
+def numerical_gradient(f, x, h=1e-5):
+    grad = np.zeros(x.shape)
+    for idx in np.ndindex(x.shape):
+        old = x[idx]
+        x[idx] = old + h
+        fp = f(x)
+        x[idx] = old - h
+        fm = f(x)
+        x[idx] = old
+        grad[idx] = (fp - fm) / h
+    return grad
+""",
+        "x not restored": """
+def numerical_gradient(f, x, h=1e-5):
+    grad = np.zeros(x.shape)
+    for idx in np.ndindex(x.shape):
+        x[idx] += h
+        fp = f(x)
+        x[idx] -= 2 * h
+        fm = f(x)
+        grad[idx] = (fp - fm) / (2 * h)
+    return grad
+""",
+        "fixed step, ignores h": """
+def numerical_gradient(f, x, h=1e-5):
+    grad = np.zeros(x.shape)
+    for idx in np.ndindex(x.shape):
+        xp, xm = x.copy(), x.copy()
+        xp[idx] += 1e-5
+        xm[idx] -= 1e-5
+        grad[idx] = (f(xp) - f(xm)) / 2e-5
+    return grad
+""",
+        "only 1-D x (flat gradient)": """
+def numerical_gradient(f, x, h=1e-5):
+    flat = x.reshape(-1)
+    grad = np.zeros(flat.size)
+    for i in range(flat.size):
+        old = flat[i]
+        flat[i] = old + h
+        fp = f(x)
+        flat[i] = old - h
+        fm = f(x)
+        flat[i] = old
+        grad[i] = (fp - fm) / (2 * h)
+    return grad
+""",
+        "perturbs every entry at once": """
+def numerical_gradient(f, x, h=1e-5):
+    return np.full(x.shape, (f(x + h) - f(x - h)) / (2 * h))
+""",
+    },
+    "truncated_rnn_backward": {
+        "k ignored (full BPTT)": truncated(carry="dh_prev"),
+        "cuts at s = 0 too (dh0 zero)": truncated(carry="np.zeros_like(dh_prev) if s % k == 0 else dh_prev"),
+        "cuts one step early": truncated(carry="np.zeros_like(dh_prev) if (s + 1) % k == 0 else dh_prev"),
+        "chunks counted from the end": truncated(
+            carry="np.zeros_like(dh_prev) if s > 0 and (T - s) % k == 0 else dh_prev"),
+        "sliding window of k steps (the lecture's tau)": """
+def truncated_rnn_backward(dH, X, h0, H, W_xh, W_hh, k):
+    T = X.shape[1]
+    dX = np.zeros_like(X)
+    dW_xh, dW_hh, db_h = np.zeros_like(W_xh), np.zeros_like(W_hh), np.zeros(W_hh.shape[0])
+    dh0 = np.zeros_like(h0)
+    for t in range(T):
+        g = dH[:, t]
+        for s in range(t, max(-1, t - k), -1):
+            h_prev = H[:, s - 1] if s > 0 else h0
+            dx, g, dWx, dWh, db = rnn_step_backward(g, X[:, s], h_prev, H[:, s], W_xh, W_hh)
+            dX[:, s] += dx
+            dW_xh += dWx
+            dW_hh += dWh
+            db_h += db
+        if t - k < 0:
+            dh0 += g
+    return dX, dh0, dW_xh, dW_hh, db_h
+""",
+    },
+    "tbptt_forward": {
+        "no detach (full BPTT)": tbptt(carry="h"),
+        "h0 detached too": tbptt(h0="h0.detach()"),
+        "detaches every step": tbptt(stride="1", width="1"),
+        "returned states detached": tbptt(append="H_chunk.detach()"),
+        "chunks of k + 1 steps": tbptt(stride="k + 1", width="k + 1"),
+        "one call over the whole X": """
+def tbptt_forward(rnn, X, h0, k):
+    H_all, _ = rnn(X, h0)
+    return H_all
+""",
+    },
+}
+
+ALTERNATIVES = {
+    "rnn_step_backward": """
+def rnn_step_backward(dh_t, x_t, h_prev, h_t, W_xh, W_hh):
+    da = dh_t - dh_t * h_t * h_t
+    return (np.einsum('nh,dh->nd', da, W_xh), np.einsum('nh,gh->ng', da, W_hh),
+            np.einsum('nd,nh->dh', x_t, da), np.einsum('ng,nh->gh', h_prev, da), np.einsum('nh->h', da))
+""",
+    # the backward loop written without rnn_step_backward, the carried gradient through a list
+    "rnn_backward": """
+def rnn_backward(dH, X, h0, H, W_xh, W_hh):
+    N, T, D = X.shape
+    states = [h0] + [H[:, s] for s in range(T)]
+    grads = {'x': [None] * T, 'Wx': 0.0, 'Wh': 0.0, 'b': 0.0}
+    g = np.zeros_like(h0)
+    for t in range(T, 0, -1):
+        da = (dH[:, t - 1] + g) * (1 - states[t] ** 2)
+        grads['x'][t - 1] = da @ W_xh.T
+        grads['Wx'] = grads['Wx'] + np.einsum('nd,nh->dh', X[:, t - 1], da)
+        grads['Wh'] = grads['Wh'] + states[t - 1].T @ da
+        grads['b'] = grads['b'] + da.sum(0)
+        g = da @ W_hh.T
+    return np.stack(grads['x'], axis=1), g, grads['Wx'], grads['Wh'], grads['b']
+""",
+    "numerical_gradient": """
+def numerical_gradient(f, x, h=1e-5):
+    grad = np.empty_like(x, dtype=float)
+    it = np.nditer(x, flags=['multi_index'])
+    while not it.finished:
+        i = it.multi_index
+        e = np.zeros_like(x, dtype=float)
+        e[i] = h
+        grad[i] = (f(x + e) - f(x - e)) / (2 * h)
+        it.iternext()
+    return grad
+""",
+    # calls the student's rnn_backward on each chunk, carrying the chunk's dh0 into nothing
+    "truncated_rnn_backward": """
+def truncated_rnn_backward(dH, X, h0, H, W_xh, W_hh, k):
+    T = X.shape[1]
+    totals = None
+    parts = []
+    for start in range(0, T, k):
+        stop = min(start + k, T)
+        h_start = h0 if start == 0 else H[:, start - 1]
+        dXc, dhc, dWx, dWh, db = rnn_backward(dH[:, start:stop], X[:, start:stop], h_start, H[:, start:stop], W_xh, W_hh)
+        parts.append(dXc)
+        if start == 0:
+            dh0 = dhc
+        totals = [dWx, dWh, db] if totals is None else [a + b for a, b in zip(totals, [dWx, dWh, db])]
+    return (np.concatenate(parts, axis=1), dh0, *totals)
+""",
+    "tbptt_forward": """
+def tbptt_forward(rnn, X, h0, k):
+    pieces = []
+    state = h0
+    for chunk in torch.split(X, k, dim=1):
+        out, last = rnn(chunk, state)
+        pieces.append(out)
+        state = last.detach()
+    return torch.cat(pieces, 1)
+""",
+}
+
+
+def test_solution_gets_full_marks():
+    run = run_notebook(source_notebook(A))
+    assert not run.failed(), {g: run.failures[g] for g in run.failed()}
+    assert not run.cell_errors, run.cell_errors
+    # the students' own gradient check, run on the solution, reports tiny relative errors
+    for line in run.stdout.splitlines():
+        if "relative error" in line:
+            assert float(line.split()[-1]) < 1e-6, line
+
+
+def test_every_graded_cell_fails_on_the_stubs():
+    run = run_notebook(source_notebook(A), stub_sources(A), skip_tags=SKIP)
+    assert set(run.failed()) == set(graded_ids(source_notebook(A)))
+
+
+@pytest.mark.parametrize("function,label", [(f, m) for f, ms in MISTAKES.items() for m in ms])
+def test_mistake_loses_points(function, label):
+    m = MISTAKES[function][label]
+    check_mistake(A, function, m if isinstance(m, Mistake) else Mistake(m))
+
+
+@pytest.mark.parametrize("function", ALTERNATIVES)
+def test_correct_alternative_keeps_full_marks(function):
+    check_alternative(A, function, ALTERNATIVES[function])
+
+
+def test_float32_inputs_keep_working():
+    """The solution's NumPy functions work in the dtype they are given."""
+    ns = run_notebook(source_notebook(A), skip_tags=SKIP).namespace
+    rng = np.random.default_rng(0)
+    X, h0, dH = (rng.normal(size=s).astype(np.float32) for s in [(2, 5, 3), (2, 4), (2, 5, 4)])
+    W_xh, W_hh = rng.normal(size=(3, 4)).astype(np.float32), rng.normal(size=(4, 4)).astype(np.float32) / 2
+    H = np.tanh(np.zeros((2, 5, 4), dtype=np.float32) + 0.5)
+    for g in ns["rnn_backward"](dH, X, h0, H, W_xh, W_hh) + ns["truncated_rnn_backward"](dH, X, h0, H, W_xh, W_hh, 2):
+        assert g.dtype == np.float32
+
+
+def test_every_contract_function_has_mistakes_and_an_alternative():
+    contract = {"rnn_step_backward", "rnn_backward", "numerical_gradient", "truncated_rnn_backward", "tbptt_forward"}
+    assert set(MISTAKES) == set(ALTERNATIVES) == contract
+    assert all(len(m) >= 3 for m in MISTAKES.values())
+
+
+@pytest.mark.gpu
+def test_tbptt_forward_on_cuda_matches_the_builtin():
+    from seqlab.oracles import bptt, rnn as rnn_oracle
+
+    ns = run_notebook(source_notebook(A), skip_tags=SKIP).namespace
+    RNN, tbptt_forward = ns["RNN"], ns["tbptt_forward"]
+    torch.manual_seed(0)
+    model = RNN(5, 6).double().cuda()
+    X = torch.randn(3, 11, 5, dtype=torch.float64, device="cuda", requires_grad=True)
+    h0 = torch.randn(3, 6, dtype=torch.float64, device="cuda", requires_grad=True)
+    dH = torch.randn(3, 11, 6, dtype=torch.float64, device="cuda")
+    H = tbptt_forward(model, X, h0, 4)
+    assert H.device.type == "cuda"
+    weights = [p.detach().cpu().numpy() for p in (model.W_xh, model.W_hh, model.b_h)]
+    x, h, d = (a.detach().cpu().numpy() for a in (X, h0, dH))
+    np.testing.assert_allclose(H.detach().cpu().numpy(), rnn_oracle.rnn_forward(x, h, *weights), rtol=1e-6, atol=1e-9)
+    (H * dH).sum().backward()
+    expected = bptt.truncated_rnn_backward(d, x, h, *weights, 4)
+    for got, want in zip(bptt.grads_of(X, h0, model.W_xh, model.W_hh, model.b_h), expected):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-9)
+    # float32 on the GPU, under cuDNN
+    model32 = RNN(5, 6).cuda()
+    X32 = torch.randn(4, 9, 5, device="cuda")
+    H32 = tbptt_forward(model32, X32, torch.zeros(4, 6, device="cuda"), 3)
+    assert H32.device.type == "cuda" and H32.dtype == torch.float32
+    ref = torch.nn.RNN(5, 6, batch_first=True, device="cuda")
+    rnn_oracle.load_rnn_weights(ref, model32.W_xh.detach(), model32.W_hh.detach(), model32.b_h.detach())
+    torch.testing.assert_close(H32, ref(X32)[0], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.gpu
+def test_training_cell_runs_on_cuda():
+    run = run_notebook(source_notebook(A))
+    assert not run.failed() and not run.cell_errors
+    assert "k = 20" in run.stdout

@@ -1,0 +1,285 @@
+"""Tests of the tests for 04-gradients: the solution gets full marks, the stubs get none,
+students' mistakes lose points and correct alternatives keep them."""
+import numpy as np
+import pytest
+import torch
+
+from tests.harness import (Mistake, check_alternative, check_mistake, graded_ids, run_notebook,
+                           source_notebook, stub_sources)
+
+A = "04-gradients"
+
+MISTAKES = {
+    "hidden_jacobian": {
+        "W_hh not transposed (the lecture's column-form W_hh copied into row-form code)": """
+def hidden_jacobian(h_t, W_hh):
+    return (1 - h_t ** 2)[:, :, None] * W_hh[None]
+""",
+        "diag(1 - h²) on the wrong side": """
+def hidden_jacobian(h_t, W_hh):
+    return W_hh.T[None] * (1 - h_t ** 2)[:, None, :]
+""",
+        "tanh derivative missing": """
+def hidden_jacobian(h_t, W_hh):
+    return np.repeat(W_hh.T[None], h_t.shape[0], axis=0)
+""",
+        "1 - h instead of 1 - h²": """
+def hidden_jacobian(h_t, W_hh):
+    return (1 - h_t)[:, :, None] * W_hh.T[None]
+""",
+        "tanh applied again: 1 - tanh(h_t)²": """
+def hidden_jacobian(h_t, W_hh):
+    return (1 - np.tanh(h_t) ** 2)[:, :, None] * W_hh.T[None]
+""",
+    },
+    "gradient_norms_through_time": {
+        "reversed order (entry 0 is h_T)": """
+def gradient_norms_through_time(H, W_hh, dh_T):
+    g, out = dh_T, [np.linalg.norm(dh_T)]
+    for s in range(H.shape[1] - 1, 0, -1):
+        g = np.einsum("ni,nij->nj", g, hidden_jacobian(H[:, s], W_hh))
+        out.append(np.linalg.norm(g))
+    return np.array(out)
+""",
+        "W_hh not transposed in the backward step": """
+def gradient_norms_through_time(H, W_hh, dh_T):
+    g, out = dh_T, [np.linalg.norm(dh_T)]
+    for s in range(H.shape[1] - 1, 0, -1):
+        g = (g * (1 - H[:, s] ** 2)) @ W_hh
+        out.append(np.linalg.norm(g))
+    return np.array(out[::-1])
+""",
+        "derivative taken at h_{t-1} (off by one step)": """
+def gradient_norms_through_time(H, W_hh, dh_T):
+    g, out = dh_T, [np.linalg.norm(dh_T)]
+    for s in range(H.shape[1] - 1, 0, -1):
+        g = np.einsum("ni,nij->nj", g, hidden_jacobian(H[:, s - 1], W_hh))
+        out.append(np.linalg.norm(g))
+    return np.array(out[::-1])
+""",
+        "per-sequence norms averaged over the batch": """
+def gradient_norms_through_time(H, W_hh, dh_T):
+    g, out = dh_T, [np.linalg.norm(dh_T, axis=1).mean()]
+    for s in range(H.shape[1] - 1, 0, -1):
+        g = np.einsum("ni,nij->nj", g, hidden_jacobian(H[:, s], W_hh))
+        out.append(np.linalg.norm(g, axis=1).mean())
+    return np.array(out[::-1])
+""",
+        "T + 1 entries (a norm for h_0 too)": """
+def gradient_norms_through_time(H, W_hh, dh_T):
+    g, out = dh_T, [np.linalg.norm(dh_T)]
+    for s in range(H.shape[1] - 1, -1, -1):
+        g = np.einsum("ni,nij->nj", g, hidden_jacobian(H[:, s], W_hh))
+        out.append(np.linalg.norm(g))
+    return np.array(out[::-1])
+""",
+    },
+    "clip_grad_norm": {
+        "the lecture's snippet: squared norm compared and divided by": """
+def clip_grad_norm(grads, max_norm):
+    grad_norm = sum(np.sum(g * g) for g in grads)
+    if grad_norm > max_norm:
+        return [g * (max_norm / grad_norm) for g in grads], float(np.sqrt(grad_norm))
+    return [g.copy() for g in grads], float(np.sqrt(grad_norm))
+""",
+        "each array clipped by its own norm": """
+def clip_grad_norm(grads, max_norm):
+    out = []
+    for g in grads:
+        n = np.linalg.norm(g)
+        out.append(g * min(1.0, max_norm / (n + 1e-6)))
+    return out, float(np.sqrt(sum(np.sum(g ** 2) for g in grads)))
+""",
+        "scales up small gradients (no min(1, ...))": """
+def clip_grad_norm(grads, max_norm):
+    total = float(np.sqrt(sum(np.sum(g ** 2) for g in grads)))
+    return [g * (max_norm / (total + 1e-6)) for g in grads], total
+""",
+        "modifies the inputs in place": """
+def clip_grad_norm(grads, max_norm):
+    total = float(np.sqrt(sum(np.sum(g ** 2) for g in grads)))
+    for g in grads:
+        g *= min(1.0, max_norm / (total + 1e-6))
+    return grads, total
+""",
+        "returns the norm after clipping": """
+def clip_grad_norm(grads, max_norm):
+    total = float(np.sqrt(sum(np.sum(g ** 2) for g in grads)))
+    out = [g * min(1.0, max_norm / (total + 1e-6)) for g in grads]
+    return out, float(np.sqrt(sum(np.sum(g ** 2) for g in out)))
+""",
+    },
+    "clip_grad_value": {
+        "only the upper bound": """
+def clip_grad_value(grads, clip_value):
+    return [np.minimum(g, clip_value) for g in grads]
+""",
+        "modifies the inputs in place": """
+def clip_grad_value(grads, clip_value):
+    for g in grads:
+        np.clip(g, -clip_value, clip_value, out=g)
+    return grads
+""",
+        "clips by norm instead of by value": """
+def clip_grad_value(grads, clip_value):
+    total = np.sqrt(sum(np.sum(g ** 2) for g in grads))
+    return [g * min(1.0, clip_value / (total + 1e-6)) for g in grads]
+""",
+        "one concatenated array instead of a list": """
+def clip_grad_value(grads, clip_value):
+    return np.clip(np.concatenate([g.ravel() for g in grads]), -clip_value, clip_value)
+""",
+    },
+    "clip_grad_norm_torch": {
+        "the lecture's snippet: squared norm": """
+def clip_grad_norm_torch(parameters, max_norm):
+    params = [p for p in parameters if p.grad is not None]
+    sq = sum((p.grad ** 2).sum() for p in params)
+    if sq > max_norm:
+        for p in params:
+            p.grad.mul_(max_norm / sq)
+    return sq.sqrt()
+""",
+        "generator used twice (the second pass clips nothing)": """
+def clip_grad_norm_torch(parameters, max_norm):
+    total = torch.sqrt(sum((p.grad ** 2).sum() for p in parameters if p.grad is not None))
+    for p in parameters:
+        if p.grad is not None:
+            p.grad.mul_(torch.clamp(max_norm / (total + 1e-6), max=1.0))
+    return total
+""",
+        "not in place (rebinds a local name)": """
+def clip_grad_norm_torch(parameters, max_norm):
+    grads = [p.grad for p in parameters if p.grad is not None]
+    total = torch.sqrt(sum((g ** 2).sum() for g in grads))
+    for g in grads:
+        g = g * torch.clamp(max_norm / (total + 1e-6), max=1.0)
+    return total
+""",
+        "accumulator created on the default device": """
+def clip_grad_norm_torch(parameters, max_norm):
+    grads = [p.grad for p in parameters if p.grad is not None]
+    total = torch.zeros(())
+    for g in grads:
+        total = total + (g ** 2).sum()
+    total = total.sqrt()
+    for g in grads:
+        g.mul_(torch.clamp(max_norm / (total + 1e-6), max=1.0))
+    return total
+""",
+        "returns a Python float": Mistake("""
+def clip_grad_norm_torch(parameters, max_norm):
+    grads = [p.grad for p in parameters if p.grad is not None]
+    total = float(torch.sqrt(sum((g ** 2).sum() for g in grads)))
+    for g in grads:
+        g.mul_(min(1.0, max_norm / (total + 1e-6)))
+    return total
+""", caught_by=("test_clip_grad_norm_torch_visible", "test_clip_grad_norm_torch_hidden")),
+    },
+}
+
+ALTERNATIVES = {
+    "hidden_jacobian": """
+def hidden_jacobian(h_t, W_hh):
+    return np.einsum("ni,ji->nij", 1 - h_t * h_t, W_hh)
+""",
+    "gradient_norms_through_time": """
+def gradient_norms_through_time(H, W_hh, dh_T):
+    N, T, Hn = H.shape
+    grads = np.zeros((T, N, Hn))
+    grads[T - 1] = dh_T
+    for t in reversed(range(1, T)):
+        grads[t - 1] = (grads[t] * (1 - H[:, t] ** 2)) @ W_hh.T
+    return np.sqrt((grads ** 2).sum(axis=(1, 2)))
+""",
+    "clip_grad_norm": """
+def clip_grad_norm(grads, max_norm):
+    total = np.linalg.norm(np.concatenate([g.ravel() for g in grads])) if grads else 0.0
+    if total > max_norm:
+        return [g * (max_norm / (total + 1e-6)) for g in grads], total
+    return [g.copy() for g in grads], total
+""",
+    "clip_grad_value": """
+def clip_grad_value(grads, clip_value):
+    return [np.where(g > clip_value, clip_value, np.where(g < -clip_value, -clip_value, g)).astype(g.dtype)
+            for g in grads]
+""",
+    "clip_grad_norm_torch": """
+def clip_grad_norm_torch(parameters, max_norm):
+    grads = [p.grad for p in list(parameters) if p.grad is not None]
+    total = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+    coef = max_norm / (total + 1e-6)
+    if coef < 1:
+        for g in grads:
+            g *= coef
+    return total
+""",
+}
+
+
+def test_solution_gets_full_marks():
+    run = run_notebook(source_notebook(A))
+    assert not run.failed(), {g: run.failures[g] for g in run.failed()}
+    assert not run.cell_errors
+    assert "w = 1.01: ‖dL/dh_1‖ = 2.096e+04" in run.stdout  # the lecture's 1.01**1000
+    assert "w = 0.99: ‖dL/dh_1‖ = 4.317e-05" in run.stdout
+
+
+def test_every_graded_cell_fails_on_the_stubs():
+    run = run_notebook(source_notebook(A), stub_sources(A))
+    assert set(run.failed()) == set(graded_ids(source_notebook(A)))
+
+
+@pytest.mark.parametrize("function,label", [(f, m) for f, ms in MISTAKES.items() for m in ms])
+def test_mistake_loses_points(function, label):
+    check_mistake(A, function, MISTAKES[function][label])
+
+
+@pytest.mark.parametrize("function", ALTERNATIVES)
+def test_correct_alternative_keeps_full_marks(function):
+    check_alternative(A, function, ALTERNATIVES[function])
+
+
+def test_every_contract_function_has_mistakes_and_an_alternative():
+    names = {"hidden_jacobian", "gradient_norms_through_time", "clip_grad_norm", "clip_grad_value",
+             "clip_grad_norm_torch"}
+    assert set(MISTAKES) == set(ALTERNATIVES) == names
+    assert all(len(m) >= 3 for m in MISTAKES.values())
+
+
+@pytest.mark.gpu
+def test_clip_grad_norm_torch_on_cuda_matches_the_built_in():
+    """The solution's clipping runs on CUDA gradients and equals torch.nn.utils.clip_grad_norm_."""
+    from seqlab.oracles.gradients import copy_with_grads
+
+    ns = run_notebook(source_notebook(A)).namespace
+    torch.manual_seed(0)
+    for dtype in (torch.float64, torch.float32):
+        model = torch.nn.LSTM(5, 7, batch_first=True).to(device="cuda", dtype=dtype)
+        model(torch.randn(3, 4, 5, device="cuda", dtype=dtype))[0].pow(2).sum().mul(10).backward()
+        reference = copy_with_grads(model)
+        want = torch.nn.utils.clip_grad_norm_(reference.parameters(), 0.5)
+        got = ns["clip_grad_norm_torch"](model.parameters(), 0.5)
+        assert got.device == want.device and got.dtype == want.dtype
+        tol = dict(rtol=1e-12, atol=0) if dtype == torch.float64 else dict(rtol=1e-5, atol=1e-7)
+        torch.testing.assert_close(got, want, **tol)
+        for p, q in zip(model.parameters(), reference.parameters()):
+            torch.testing.assert_close(p.grad, q.grad, **tol)
+
+
+@pytest.mark.gpu
+def test_oracle_jacobian_on_cuda_states_matches_autograd():
+    """The notebook's NumPy functions fed with states computed by nn.RNN on CUDA."""
+    from seqlab.oracles import gradients as oracle
+
+    ns = run_notebook(source_notebook(A)).namespace
+    torch.manual_seed(1)
+    rnn = torch.nn.RNN(6, 5, batch_first=True, dtype=torch.float64, device="cuda")
+    with torch.no_grad():
+        H = rnn(torch.randn(4, 9, 6, dtype=torch.float64, device="cuda"))[0].cpu().numpy()
+    W_hh = rnn.weight_hh_l0.detach().T.cpu().numpy()
+    dh_T = np.ones((4, 5))
+    np.testing.assert_allclose(ns["hidden_jacobian"](H[:, 3], W_hh), oracle.hidden_jacobian(H[:, 3], W_hh),
+                               rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ns["gradient_norms_through_time"](H, W_hh, dh_T),
+                               oracle.gradient_norms_through_time(H, W_hh, dh_T), rtol=1e-10)

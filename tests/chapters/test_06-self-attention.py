@@ -1,0 +1,426 @@
+"""Tests of the tests for 06-self-attention: the solution gets full marks, the stubs get none,
+students' mistakes lose points and correct alternatives keep them; on a GPU, the solution's
+PyTorch layer equals the built-in on CUDA."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from seqlab.oracles import attention as oracle
+from tests.harness import (Mistake, check_alternative, check_mistake, graded_ids, run_notebook,
+                           source_notebook, stub_sources)
+
+A = "06-self-attention"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """The notebook works on tiny tensors: one intra-op thread is faster, and on a busy machine
+    much faster (no thread pool to wake up for every small kernel)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+MISTAKES = {
+    "project_qkv": {
+        "Q and K swapped": """
+def project_qkv(X, W_q, W_k, W_v):
+    return X @ W_k, X @ W_q, X @ W_v
+""",
+        "transposed weights (lecture's W^q x as X @ W_q.T)": """
+def project_qkv(X, W_q, W_k, W_v):
+    return X @ W_q.T, X @ W_k.T, X @ W_v.T
+""",
+        "returned in the order Q, V, K": """
+def project_qkv(X, W_q, W_k, W_v):
+    Q, K, V = X @ W_q, X @ W_k, X @ W_v
+    return Q, V, K
+""",
+        "batch axes flattened and not restored": """
+def project_qkv(X, W_q, W_k, W_v):
+    X2 = X.reshape(-1, X.shape[-1])
+    return X2 @ W_q, X2 @ W_k, X2 @ W_v
+""",
+    },
+    "attention_scores": {
+        "missing scale": """
+def attention_scores(Q, K, scaled=True):
+    return Q @ np.swapaxes(K, -1, -2)
+""",
+        "divided by d_k instead of sqrt(d_k)": """
+def attention_scores(Q, K, scaled=True):
+    S = Q @ np.swapaxes(K, -1, -2)
+    return S / Q.shape[-1] if scaled else S
+""",
+        "Q and K swapped (K Q^T)": """
+def attention_scores(Q, K, scaled=True):
+    S = K @ np.swapaxes(Q, -1, -2)
+    return S / np.sqrt(Q.shape[-1]) if scaled else S
+""",
+        "divided by sqrt(T) (wrong axis for d_k)": """
+def attention_scores(Q, K, scaled=True):
+    S = Q @ np.swapaxes(K, -1, -2)
+    return S / np.sqrt(Q.shape[-2]) if scaled else S
+""",
+        "K.T reverses the batch axes too": """
+def attention_scores(Q, K, scaled=True):
+    S = Q @ K.T
+    return S / np.sqrt(Q.shape[-1]) if scaled else S
+""",
+        "scaled flag ignored (always scaled)": """
+def attention_scores(Q, K, scaled=True):
+    return Q @ np.swapaxes(K, -1, -2) / np.sqrt(Q.shape[-1])
+""",
+    },
+    "softmax": {
+        "overflow: no maximum subtracted": """
+def softmax(S, axis=-1):
+    e = np.exp(S)
+    return e / e.sum(axis=axis, keepdims=True)
+""",
+        "wrong axis (hard-coded to the last one)": """
+def softmax(S, axis=-1):
+    S = np.asarray(S)
+    m = np.max(S, axis=-1, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    e = np.exp(S - m)
+    total = e.sum(axis=-1, keepdims=True)
+    return e / np.where(total > 0, total, 1.0)
+""",
+        "normalised over the whole array": """
+def softmax(S, axis=-1):
+    S = np.asarray(S)
+    e = np.exp(S - np.max(S[np.isfinite(S)], initial=0.0))
+    return e / max(e.sum(), 1e-300)
+""",
+        "NaN on a row of only -inf (maximum not guarded)": """
+def softmax(S, axis=-1):
+    e = np.exp(S - np.max(S, axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+""",
+        "keepdims forgotten": """
+def softmax(S, axis=-1):
+    S = np.asarray(S)
+    m = np.max(S, axis=axis)
+    m = np.where(np.isfinite(m), m, 0.0)
+    e = np.exp(S - m)
+    total = e.sum(axis=axis)
+    return e / np.where(total > 0, total, 1.0)
+""",
+    },
+    "aggregate": {
+        "A transposed": """
+def aggregate(A, V):
+    return np.swapaxes(A, -1, -2) @ V
+""",
+        "np.dot mixes the batch axes": """
+def aggregate(A, V):
+    return np.dot(A, V)
+""",
+        "weights ignored (sum of the values)": """
+def aggregate(A, V):
+    return np.ones_like(A) @ V
+""",
+        "elementwise weights on the wrong axis": """
+def aggregate(A, V):
+    return (A[..., :, :, None] * V[..., :, None, :]).sum(axis=-2)
+""",
+    },
+    "causal_mask": {
+        "inverted (True = may not attend)": """
+def causal_mask(T):
+    return np.triu(np.ones((T, T), dtype=bool), k=1)
+""",
+        "diagonal missing": """
+def causal_mask(T):
+    return np.tril(np.ones((T, T), dtype=bool), k=-1)
+""",
+        "upper triangle": """
+def causal_mask(T):
+    return np.triu(np.ones((T, T), dtype=bool))
+""",
+        "float mask": Mistake("""
+def causal_mask(T):
+    return np.tril(np.ones((T, T)))
+""", caught_by=("test_causal_mask_visible", "test_causal_mask_hidden")),
+    },
+    "self_attention": {
+        "mask applied after the softmax": """
+def self_attention(X, W_q, W_k, W_v, mask=None, scaled=True):
+    Q, K, V = project_qkv(X, W_q, W_k, W_v)
+    A = softmax(attention_scores(Q, K, scaled))
+    if mask is not None:
+        A = A * mask
+    return A @ V, A
+""",
+        "mask inverted": """
+def self_attention(X, W_q, W_k, W_v, mask=None, scaled=True):
+    Q, K, V = project_qkv(X, W_q, W_k, W_v)
+    S = attention_scores(Q, K, scaled)
+    if mask is not None:
+        S = np.where(mask, -np.inf, S)
+    A = softmax(S)
+    return A @ V, A
+""",
+        "scaled by sqrt(d_model)": """
+def self_attention(X, W_q, W_k, W_v, mask=None, scaled=True):
+    Q, K, V = project_qkv(X, W_q, W_k, W_v)
+    S = Q @ np.swapaxes(K, -1, -2)
+    if scaled:
+        S = S / np.sqrt(X.shape[-1])
+    if mask is not None:
+        S = np.where(mask, S, -np.inf)
+    A = softmax(S)
+    return A @ V, A
+""",
+        "missing scale": """
+def self_attention(X, W_q, W_k, W_v, mask=None, scaled=True):
+    Q, K, V = project_qkv(X, W_q, W_k, W_v)
+    S = attention_scores(Q, K, scaled=False)
+    if mask is not None:
+        S = np.where(mask, S, -np.inf)
+    A = softmax(S)
+    return A @ V, A
+""",
+        "Q and K swapped in the scores": """
+def self_attention(X, W_q, W_k, W_v, mask=None, scaled=True):
+    Q, K, V = project_qkv(X, W_q, W_k, W_v)
+    S = attention_scores(K, Q, scaled)
+    if mask is not None:
+        S = np.where(mask, S, -np.inf)
+    A = softmax(S)
+    return A @ V, A
+""",
+        "softmax over the wrong axis": """
+def self_attention(X, W_q, W_k, W_v, mask=None, scaled=True):
+    Q, K, V = project_qkv(X, W_q, W_k, W_v)
+    S = attention_scores(Q, K, scaled)
+    if mask is not None:
+        S = np.where(mask, S, -np.inf)
+    A = softmax(S, axis=-2)
+    return A @ V, A
+""",
+        "overflow on large scores (own softmax without the maximum)": """
+def self_attention(X, W_q, W_k, W_v, mask=None, scaled=True):
+    Q, K, V = project_qkv(X, W_q, W_k, W_v)
+    S = attention_scores(Q, K, scaled)
+    e = np.exp(S)
+    if mask is not None:
+        e = np.where(mask, e, 0.0)
+    A = e / np.maximum(e.sum(axis=-1, keepdims=True), 1e-300)
+    return A @ V, A
+""",
+        "masked with -1e9 (a fully masked row attends uniformly)": """
+def self_attention(X, W_q, W_k, W_v, mask=None, scaled=True):
+    Q, K, V = project_qkv(X, W_q, W_k, W_v)
+    S = attention_scores(Q, K, scaled)
+    if mask is not None:
+        S = np.where(mask, S, -1e9)
+    A = softmax(S)
+    return A @ V, A
+""",
+    },
+    "self_attention_torch": {
+        "created on the default device (torch.full)": """
+def self_attention_torch(X, W_q, W_k, W_v, mask=None, scaled=True):
+    Q, K, V = X @ W_q, X @ W_k, X @ W_v
+    S = Q @ K.transpose(-2, -1) / (math.sqrt(Q.shape[-1]) if scaled else 1.0)
+    if mask is not None:
+        S = torch.where(mask, S, torch.full(S.shape, float("-inf"), dtype=S.dtype))
+    A = torch.softmax(S, dim=-1).nan_to_num(0.0)
+    return A @ V, A
+""",
+        "NaN on a fully masked row (torch.softmax as is)": """
+def self_attention_torch(X, W_q, W_k, W_v, mask=None, scaled=True):
+    Q, K, V = X @ W_q, X @ W_k, X @ W_v
+    S = Q @ K.transpose(-2, -1) / (math.sqrt(Q.shape[-1]) if scaled else 1.0)
+    if mask is not None:
+        S = S.masked_fill(~mask, float("-inf"))
+    A = torch.softmax(S, dim=-1)
+    return A @ V, A
+""",
+        "mask applied after the softmax": """
+def self_attention_torch(X, W_q, W_k, W_v, mask=None, scaled=True):
+    Q, K, V = X @ W_q, X @ W_k, X @ W_v
+    S = Q @ K.transpose(-2, -1) / (math.sqrt(Q.shape[-1]) if scaled else 1.0)
+    A = torch.softmax(S, dim=-1)
+    if mask is not None:
+        A = A * mask
+    return A @ V, A
+""",
+        "scaled by sqrt(d_model)": """
+def self_attention_torch(X, W_q, W_k, W_v, mask=None, scaled=True):
+    Q, K, V = X @ W_q, X @ W_k, X @ W_v
+    S = Q @ K.transpose(-2, -1) / (math.sqrt(X.shape[-1]) if scaled else 1.0)
+    if mask is not None:
+        S = S.masked_fill(~mask, float("-inf"))
+    A = torch.softmax(S, dim=-1).nan_to_num(0.0)
+    return A @ V, A
+""",
+        "mask inverted": """
+def self_attention_torch(X, W_q, W_k, W_v, mask=None, scaled=True):
+    Q, K, V = X @ W_q, X @ W_k, X @ W_v
+    S = Q @ K.transpose(-2, -1) / (math.sqrt(Q.shape[-1]) if scaled else 1.0)
+    if mask is not None:
+        S = S.masked_fill(mask, float("-inf"))
+    A = torch.softmax(S, dim=-1).nan_to_num(0.0)
+    return A @ V, A
+""",
+        "computes in float64 whatever the input": """
+def self_attention_torch(X, W_q, W_k, W_v, mask=None, scaled=True):
+    X, W_q, W_k, W_v = X.double(), W_q.double(), W_k.double(), W_v.double()
+    Q, K, V = X @ W_q, X @ W_k, X @ W_v
+    S = Q @ K.transpose(-2, -1) / (math.sqrt(Q.shape[-1]) if scaled else 1.0)
+    if mask is not None:
+        S = S.masked_fill(~mask, float("-inf"))
+    A = torch.softmax(S, dim=-1).nan_to_num(0.0)
+    return A @ V, A
+""",
+    },
+}
+
+ALTERNATIVES = {
+    "project_qkv": """
+def project_qkv(X, W_q, W_k, W_v):
+    return tuple(np.einsum("...td,dk->...tk", X, W) for W in (W_q, W_k, W_v))
+""",
+    "attention_scores": """
+def attention_scores(Q, K, scaled=True):
+    S = np.einsum("...id,...jd->...ij", Q, K)
+    return S * (1.0 / math.sqrt(Q.shape[-1])) if scaled else S
+""",
+    "softmax": """
+def softmax(S, axis=-1):
+    S = np.moveaxis(np.asarray(S), axis, -1)
+    out = np.zeros_like(S)
+    for idx in np.ndindex(S.shape[:-1]):          # one slice at a time
+        row = S[idx]
+        if np.all(np.isneginf(row)):
+            continue
+        e = np.exp(row - row.max())
+        out[idx] = e / e.sum()
+    return np.moveaxis(out, -1, axis)
+""",
+    "aggregate": """
+def aggregate(A, V):
+    return np.einsum("...ij,...jd->...id", A, V)
+""",
+    "causal_mask": """
+def causal_mask(T):
+    return np.arange(T)[:, None] >= np.arange(T)[None, :]
+""",
+    "self_attention": """
+def self_attention(X, W_q, W_k, W_v, mask=None, scaled=True):
+    Q, K, V = X @ W_q, X @ W_k, X @ W_v
+    S = np.einsum("...id,...jd->...ij", Q, K) / (np.sqrt(Q.shape[-1]) if scaled else 1.0)
+    if mask is not None:
+        S = np.where(mask, S, -np.inf)
+        S = np.broadcast_to(S, np.broadcast_shapes(S.shape, np.shape(mask)))
+    m = np.max(S, axis=-1, keepdims=True)
+    e = np.exp(S - np.where(np.isinf(m), 0.0, m))
+    Z = e.sum(axis=-1, keepdims=True)
+    A = np.divide(e, Z, out=np.zeros_like(e), where=Z > 0)
+    return np.einsum("...ij,...jd->...id", A, V), A
+""",
+    "self_attention_torch": """
+def self_attention_torch(X, W_q, W_k, W_v, mask=None, scaled=True):
+    Q = torch.einsum("...td,dk->...tk", X, W_q)
+    K = torch.einsum("...td,dk->...tk", X, W_k)
+    V = torch.einsum("...td,dv->...tv", X, W_v)
+    S = torch.einsum("...id,...jd->...ij", Q, K)
+    if scaled:
+        S = S * Q.shape[-1] ** -0.5
+    if mask is not None:
+        S = S.masked_fill(~mask, float("-inf"))
+    A = torch.softmax(S, dim=-1).nan_to_num(0.0)
+    return torch.einsum("...ij,...jd->...id", A, V), A
+""",
+}
+
+
+def test_solution_gets_full_marks():
+    run = run_notebook(source_notebook(A))
+    assert not run.failed(), {g: run.failures[g] for g in run.failed()}
+    assert not run.cell_errors
+    assert "the two outputs are equal: True" in run.stdout  # the lecture's poll, from the solution
+
+
+def test_every_graded_cell_fails_on_the_stubs():
+    run = run_notebook(source_notebook(A), stub_sources(A))
+    assert set(run.failed()) == set(graded_ids(source_notebook(A)))
+
+
+@pytest.mark.parametrize("function,label", [(f, m) for f, ms in MISTAKES.items() for m in ms])
+def test_mistake_loses_points(function, label):
+    check_mistake(A, function, MISTAKES[function][label])
+
+
+@pytest.mark.parametrize("function", ALTERNATIVES)
+def test_correct_alternative_keeps_full_marks(function):
+    check_alternative(A, function, ALTERNATIVES[function])
+
+
+def test_float32_inputs_keep_full_marks_in_numpy():
+    """The NumPy layer works in the dtype it is given: float32 in, close to the oracle."""
+    ns = run_notebook(source_notebook(A), hidden=False).namespace
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2, 5, 6)).astype(np.float32)
+    W = [rng.normal(size=(6, d)).astype(np.float32) for d in (3, 3, 4)]
+    out, A_ = ns["self_attention"](X, *W, mask=oracle.causal_mask(5))
+    ref_out, ref_A = oracle.self_attention(X, *W, mask=oracle.causal_mask(5))
+    np.testing.assert_allclose(out, ref_out, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(A_, ref_A, rtol=1e-4, atol=1e-5)
+
+
+def test_lecture_numbers():
+    """The lecture's weighted sum s = [0.7, 1.6], by the oracle and by the solution."""
+    np.testing.assert_allclose(oracle.aggregate(oracle.LECTURE_WEIGHTS[None], oracle.LECTURE_VALUES),
+                               oracle.LECTURE_SUM[None], rtol=0, atol=1e-15)
+    ns = run_notebook(source_notebook(A), hidden=False).namespace
+    np.testing.assert_allclose(ns["aggregate"](oracle.LECTURE_WEIGHTS[None], oracle.LECTURE_VALUES),
+                               [[0.7, 1.6]], rtol=0, atol=1e-15)
+
+
+def test_every_contract_function_has_mistakes_and_an_alternative():
+    contract = {"project_qkv", "attention_scores", "softmax", "aggregate", "causal_mask",
+                "self_attention", "self_attention_torch"}
+    assert set(MISTAKES) == set(ALTERNATIVES) == contract
+    assert all(len(m) >= 3 for m in MISTAKES.values())
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-6), (torch.float32, 1e-4)])
+def test_self_attention_torch_on_cuda_equals_the_builtin(dtype, tol):
+    fn = run_notebook(source_notebook(A), hidden=False).namespace["self_attention_torch"]
+    dev = torch.device("cuda")
+    g = torch.Generator(device=dev).manual_seed(0)
+    N, T, D, d_k, d_v = 4, 33, 24, 8, 16
+    X = torch.randn(N, T, D, generator=g, device=dev, dtype=dtype)
+    W = [torch.randn(D, d, generator=g, device=dev, dtype=dtype) / math.sqrt(D) for d in (d_k, d_k, d_v)]
+    lengths = torch.tensor([T, 20, 1, 0], device=dev)
+    pad = torch.arange(T, device=dev)[None, None, :] < lengths[:, None, None]         # (N, 1, T)
+    causal = torch.ones(T, T, dtype=torch.bool, device=dev).tril()
+    for mask in (None, causal, pad, causal & pad):
+        out, A_ = fn(X, *W, mask=mask)
+        assert out.device == X.device and out.dtype == dtype and A_.device == X.device
+        ref = oracle.torch_self_attention(X, *W, mask=mask)
+        torch.testing.assert_close(out, ref, rtol=tol, atol=tol)
+        assert torch.isfinite(out).all()
+
+
+@pytest.mark.gpu
+def test_self_attention_torch_gradients_on_cuda():
+    fn = run_notebook(source_notebook(A), hidden=False).namespace["self_attention_torch"]
+    dev = torch.device("cuda")
+    g = torch.Generator(device=dev).manual_seed(1)
+    X = torch.randn(3, 9, 10, generator=g, device=dev, dtype=torch.float64)
+    W = [torch.randn(10, d, generator=g, device=dev, dtype=torch.float64) for d in (4, 4, 5)]
+    mask = torch.ones(9, 9, dtype=torch.bool, device=dev).tril()
+    mine = [p.clone().requires_grad_() for p in (X, *W)]
+    ref = [p.clone().requires_grad_() for p in (X, *W)]
+    fn(*mine, mask=mask)[0].square().sum().backward()
+    oracle.torch_self_attention(*ref, mask=mask).square().sum().backward()
+    for a, b in zip(mine, ref):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-6, atol=1e-8)

@@ -1,0 +1,405 @@
+"""Tests of the tests for 08-transformer: the solution gets full marks, the stubs get none,
+students' mistakes lose points and correct alternatives keep them; on a GPU, the solution's
+modules equal the built-ins on CUDA.
+
+A mistake in one function only needs that function's test cells, so each mistake runs a copy of
+the source notebook cut down to the setup, the solution cells up to that function and that
+function's test cells (``_notebook_for``): the same check as ``tests.harness.check_mistake``,
+several times faster. The full notebook runs in ``test_solution_gets_full_marks`` and on the stubs.
+"""
+from __future__ import annotations
+
+import functools
+import tempfile
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+
+from tests.harness import Mistake, grade_id, graded_ids, run_notebook, source_notebook, stub_sources
+from tests.harness import tests_of as _tests_of  # (renamed so that pytest does not collect it)
+
+A = "08-transformer"
+FUNCTIONS = ["layer_norm", "multi_head_attention", "feed_forward", "encoder_block",
+             "MultiHeadAttention", "EncoderBlock", "DecoderBlock"]
+_TMP = Path(tempfile.mkdtemp(prefix="test-08-"))
+
+
+@functools.lru_cache(maxsize=None)
+def _notebook_for(function: str) -> Path:
+    """The source notebook up to ``function``'s last test cell, without other functions' tests."""
+    nb = nbformat.read(source_notebook(A), as_version=4)
+    ids = [grade_id(c) for c in nb.cells]
+    mine = set(_tests_of(function, graded_ids(source_notebook(A))))
+    last = max(i for i, g in enumerate(ids) if g in mine)
+    nb.cells = [c for c in nb.cells[: last + 1]
+                if not c.metadata.get("nbgrader", {}).get("grade") or grade_id(c) in mine]
+    path = _TMP / f"{A}-{function}.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def _check_mistake(function: str, mistake: Mistake | str) -> None:
+    mistake = Mistake(mistake) if isinstance(mistake, str) else mistake
+    path = _notebook_for(function)
+    run = run_notebook(path, {function: mistake.source})
+    expected = mistake.caught_by or _tests_of(function, graded_ids(path))
+    assert expected
+    passed = [g for g in expected if run.failures.get(g) is None]
+    assert not passed, f"these test cells give full marks to the mistake: {passed}"
+
+
+def _check_alternative(function: str, source: str) -> None:
+    run = run_notebook(_notebook_for(function), {function: source})
+    assert not run.failed(), f"a correct alternative lost points: { {g: run.failures[g] for g in run.failed()} }"
+    assert not run.cell_errors, run.cell_errors
+
+
+# ----------------------------------------------------------------------------- NumPy
+
+LAYER_NORM = '''
+def layer_norm(X, gamma, beta, eps=1e-5):
+    mu = X.mean(axis=-1, keepdims=True)
+    var = ((X - mu) ** 2).mean(axis=-1, keepdims=True)
+    return gamma * (X - mu) / np.sqrt(var + eps) + beta
+'''
+
+MHA = '''
+def multi_head_attention(X_q, X_kv, W_q, W_k, W_v, W_o, n_heads, mask=None):
+    D = W_q.shape[0]
+    d_k = D // n_heads
+    def split(Z):
+        return np.swapaxes(Z.reshape(Z.shape[:-1] + (n_heads, d_k)), -2, -3)
+    Q, K, V = split(X_q @ W_q), split(X_kv @ W_k), split(X_kv @ W_v)
+    S = Q @ np.swapaxes(K, -1, -2) / np.sqrt(d_k)
+    if mask is not None:
+        S = np.where(mask, S, -np.inf)
+    top = S.max(axis=-1, keepdims=True)
+    E = np.exp(S - np.where(np.isfinite(top), top, 0.0))
+    total = E.sum(axis=-1, keepdims=True)
+    A = np.divide(E, total, out=np.zeros_like(E), where=total > 0)
+    concat = np.swapaxes(A @ V, -2, -3)
+    concat = concat.reshape(concat.shape[:-2] + (D,))
+    return concat @ W_o, A
+'''
+
+ENCODER = '''
+def encoder_block(X, params, n_heads, mask=None):
+    p = params
+    attended, _ = multi_head_attention(X, X, p["W_q"], p["W_k"], p["W_v"], p["W_o"], n_heads, mask)
+    H = layer_norm(X + attended, p["ln1_gamma"], p["ln1_beta"])
+    return layer_norm(H + feed_forward(H, p["W_1"], p["b_1"], p["W_2"], p["b_2"]), p["ln2_gamma"], p["ln2_beta"])
+'''
+
+# ----------------------------------------------------------------------------- PyTorch
+
+MHA_TORCH = '''
+class MultiHeadAttention(torch.nn.Module):
+    def __init__(self, d_model, n_heads):
+        super().__init__()
+        self.n_heads = n_heads
+        self.W_q, self.W_k, self.W_v, self.W_o = (
+            torch.nn.Parameter(torch.nn.init.xavier_uniform_(torch.empty(d_model, d_model))) for _ in range(4))
+
+    def forward(self, X_q, X_kv, mask=None):
+        N, T_q, D = X_q.shape
+        T_kv, h = X_kv.shape[1], self.n_heads
+        d_k = D // h
+        Q = (X_q @ self.W_q).view(N, T_q, h, d_k).transpose(1, 2)
+        K = (X_kv @ self.W_k).view(N, T_kv, h, d_k).transpose(1, 2)
+        V = (X_kv @ self.W_v).view(N, T_kv, h, d_k).transpose(1, 2)
+        S = Q @ K.transpose(-2, -1) / math.sqrt(d_k)
+        if mask is not None:
+            S = S.masked_fill(~mask, float("-inf"))
+        A = torch.softmax(S, dim=-1).nan_to_num(0.0)
+        heads = (A @ V).transpose(1, 2).reshape(N, T_q, D)
+        return heads @ self.W_o, A
+'''
+
+ENCODER_TORCH = '''
+class EncoderBlock(torch.nn.Module):
+    def __init__(self, d_model, n_heads, d_ff):
+        super().__init__()
+        self.attn = MultiHeadAttention(d_model, n_heads)
+        self.ln1 = torch.nn.LayerNorm(d_model)
+        self.ln2 = torch.nn.LayerNorm(d_model)
+        self.ff = torch.nn.Sequential(torch.nn.Linear(d_model, d_ff), torch.nn.ReLU(), torch.nn.Linear(d_ff, d_model))
+
+    def forward(self, X, mask=None):
+        H = self.ln1(X + self.attn(X, X, mask)[0])
+        return self.ln2(H + self.ff(H))
+'''
+
+DECODER_TORCH = '''
+class DecoderBlock(torch.nn.Module):
+    def __init__(self, d_model, n_heads, d_ff):
+        super().__init__()
+        self.self_attn = MultiHeadAttention(d_model, n_heads)
+        self.cross_attn = MultiHeadAttention(d_model, n_heads)
+        self.ln1 = torch.nn.LayerNorm(d_model)
+        self.ln2 = torch.nn.LayerNorm(d_model)
+        self.ln3 = torch.nn.LayerNorm(d_model)
+        self.ff = torch.nn.Sequential(torch.nn.Linear(d_model, d_ff), torch.nn.ReLU(), torch.nn.Linear(d_ff, d_model))
+
+    def forward(self, Y, memory, tgt_mask=None, memory_mask=None):
+        H = self.ln1(Y + self.self_attn(Y, Y, tgt_mask)[0])
+        H = self.ln2(H + self.cross_attn(H, memory, memory_mask)[0])
+        return self.ln3(H + self.ff(H))
+'''
+
+
+def edit(source: str, *pairs: str) -> str:
+    """``source`` with each (old, new) pair replaced; every ``old`` must occur."""
+    for old, new in zip(pairs[::2], pairs[1::2]):
+        assert old in source, old
+        source = source.replace(old, new)
+    return source
+
+
+MISTAKES = {
+    "layer_norm": {
+        "unbiased variance (ddof=1)": edit(LAYER_NORM, "var = ((X - mu) ** 2).mean(axis=-1, keepdims=True)",
+                                           "var = X.var(axis=-1, ddof=1, keepdims=True)"),
+        "eps outside the square root": edit(LAYER_NORM, "np.sqrt(var + eps)", "(np.sqrt(var) + eps)"),
+        "normalised over the batch axis": edit(LAYER_NORM, "axis=-1", "axis=0"),
+        "gamma and beta swapped": edit(LAYER_NORM, "return gamma * (X - mu) / np.sqrt(var + eps) + beta",
+                                       "return beta * (X - mu) / np.sqrt(var + eps) + gamma"),
+    },
+    "multi_head_attention": {
+        "heads split along the wrong axis (reshape straight to (..., n_heads, T, d_k))": edit(
+            MHA, "return np.swapaxes(Z.reshape(Z.shape[:-1] + (n_heads, d_k)), -2, -3)",
+            "return Z.reshape(Z.shape[:-2] + (n_heads, Z.shape[-2], d_k))",
+            "concat = np.swapaxes(A @ V, -2, -3)", "concat = A @ V"),
+        "heads take strided feature columns": edit(
+            MHA, "return np.swapaxes(Z.reshape(Z.shape[:-1] + (n_heads, d_k)), -2, -3)",
+            "return np.moveaxis(Z.reshape(Z.shape[:-1] + (d_k, n_heads)), -1, -3)",
+            "concat = np.swapaxes(A @ V, -2, -3)\n    concat = concat.reshape(concat.shape[:-2] + (D,))",
+            "concat = np.moveaxis(A @ V, -3, -1)\n    concat = concat.reshape(concat.shape[:-2] + (D,))"),
+        "missing output projection": edit(MHA, "return concat @ W_o, A", "return concat, A"),
+        "scaled by sqrt(D)": edit(MHA, "/ np.sqrt(d_k)", "/ np.sqrt(D)"),
+        "mask inverted": edit(MHA, "np.where(mask, S, -np.inf)", "np.where(mask, -np.inf, S)"),
+    },
+    "feed_forward": {
+        "ReLU missing": "def feed_forward(X, W_1, b_1, W_2, b_2):\n    return (X @ W_1 + b_1) @ W_2 + b_2\n",
+        "ReLU on the output too": "def feed_forward(X, W_1, b_1, W_2, b_2):\n"
+                                  "    return np.maximum(np.maximum(X @ W_1 + b_1, 0) @ W_2 + b_2, 0)\n",
+        "b_1 added after the ReLU": "def feed_forward(X, W_1, b_1, W_2, b_2):\n"
+                                    "    return (np.maximum(X @ W_1, 0) + b_1) @ W_2 + b_2\n",
+        "sigmoid instead of ReLU": "def feed_forward(X, W_1, b_1, W_2, b_2):\n"
+                                   "    return 1 / (1 + np.exp(-(X @ W_1 + b_1))) @ W_2 + b_2\n",
+    },
+    "encoder_block": {
+        "residual added after the norm": edit(
+            ENCODER, 'H = layer_norm(X + attended, p["ln1_gamma"], p["ln1_beta"])',
+            'H = X + layer_norm(attended, p["ln1_gamma"], p["ln1_beta"])',
+            'return layer_norm(H + feed_forward(H, p["W_1"], p["b_1"], p["W_2"], p["b_2"]), p["ln2_gamma"], p["ln2_beta"])',
+            'return H + layer_norm(feed_forward(H, p["W_1"], p["b_1"], p["W_2"], p["b_2"]), p["ln2_gamma"], p["ln2_beta"])'),
+        "pre-norm": '''
+def encoder_block(X, params, n_heads, mask=None):
+    p = params
+    Z = layer_norm(X, p["ln1_gamma"], p["ln1_beta"])
+    X = X + multi_head_attention(Z, Z, p["W_q"], p["W_k"], p["W_v"], p["W_o"], n_heads, mask)[0]
+    Z = layer_norm(X, p["ln2_gamma"], p["ln2_beta"])
+    return X + feed_forward(Z, p["W_1"], p["b_1"], p["W_2"], p["b_2"])
+''',
+        "second residual adds the block's input X": edit(ENCODER, "return layer_norm(H + feed_forward", "return layer_norm(X + feed_forward"),
+        "mask not passed on": edit(ENCODER, "n_heads, mask)", "n_heads)"),
+    },
+    "MultiHeadAttention": {
+        "heads split along the wrong axis (view without transpose)": edit(
+            MHA_TORCH, ".view(N, T_q, h, d_k).transpose(1, 2)", ".view(N, h, T_q, d_k)",
+            ".view(N, T_kv, h, d_k).transpose(1, 2)", ".view(N, h, T_kv, d_k)",
+            "(A @ V).transpose(1, 2).reshape(N, T_q, D)", "(A @ V).reshape(N, T_q, D)"),
+        "missing output projection": edit(MHA_TORCH, "return heads @ self.W_o, A", "return heads, A"),
+        "scaled by sqrt(D)": edit(MHA_TORCH, "/ math.sqrt(d_k)", "/ math.sqrt(D)"),
+        "mask inverted": edit(MHA_TORCH, "masked_fill(~mask,", "masked_fill(mask,"),
+        "scale created on the default device": edit(MHA_TORCH, "/ math.sqrt(d_k)", "/ torch.tensor(float(d_k)).sqrt()"),
+    },
+    "EncoderBlock": {
+        "pre-norm": edit(ENCODER_TORCH, "H = self.ln1(X + self.attn(X, X, mask)[0])\n        return self.ln2(H + self.ff(H))",
+                         "Z = self.ln1(X)\n        H = X + self.attn(Z, Z, mask)[0]\n        return H + self.ff(self.ln2(H))"),
+        "residual added after the norm": edit(ENCODER_TORCH, "H = self.ln1(X + self.attn(X, X, mask)[0])\n        return self.ln2(H + self.ff(H))",
+                                              "H = X + self.ln1(self.attn(X, X, mask)[0])\n        return H + self.ln2(self.ff(H))"),
+        "mask not passed on": edit(ENCODER_TORCH, "self.attn(X, X, mask)", "self.attn(X, X)"),
+        "no residual around the feed-forward": edit(ENCODER_TORCH, "return self.ln2(H + self.ff(H))", "return self.ln2(self.ff(H))"),
+    },
+    "DecoderBlock": {
+        "causal mask missing in the self-attention": edit(DECODER_TORCH, "self.self_attn(Y, Y, tgt_mask)", "self.self_attn(Y, Y)"),
+        "cross-attention reads the decoder's own states instead of the memory": edit(
+            DECODER_TORCH, "self.cross_attn(H, memory, memory_mask)", "self.cross_attn(H, H)"),
+        "pre-norm": edit(DECODER_TORCH,
+                         "H = self.ln1(Y + self.self_attn(Y, Y, tgt_mask)[0])\n"
+                         "        H = self.ln2(H + self.cross_attn(H, memory, memory_mask)[0])\n"
+                         "        return self.ln3(H + self.ff(H))",
+                         "Z = self.ln1(Y)\n        H = Y + self.self_attn(Z, Z, tgt_mask)[0]\n"
+                         "        H = H + self.cross_attn(self.ln2(H), memory, memory_mask)[0]\n"
+                         "        return H + self.ff(self.ln3(H))"),
+        "residual added after the norm": edit(DECODER_TORCH, "H = self.ln1(Y + self.self_attn(Y, Y, tgt_mask)[0])",
+                                              "H = Y + self.ln1(self.self_attn(Y, Y, tgt_mask)[0])"),
+        "memory_mask ignored": Mistake(edit(DECODER_TORCH, "self.cross_attn(H, memory, memory_mask)", "self.cross_attn(H, memory)"),
+                                       caught_by=("test_DecoderBlock_hidden",)),
+    },
+}
+
+ALTERNATIVES = {
+    "layer_norm": '''
+def layer_norm(X, gamma, beta, eps=1e-5):
+    centred = X - np.mean(X, axis=-1, keepdims=True)
+    return centred / np.sqrt(np.var(X, axis=-1, keepdims=True) + eps) * gamma + beta
+''',
+    # one head at a time, with einsum and slices
+    "multi_head_attention": '''
+def multi_head_attention(X_q, X_kv, W_q, W_k, W_v, W_o, n_heads, mask=None):
+    D = W_q.shape[0]
+    d = D // n_heads
+    Q, K, V = X_q @ W_q, X_kv @ W_k, X_kv @ W_v
+    outs, weights = [], []
+    for h in range(n_heads):
+        cols = slice(h * d, (h + 1) * d)
+        S = np.einsum("...id,...jd->...ij", Q[..., cols], K[..., cols]) / d ** 0.5
+        if mask is not None:
+            m = np.broadcast_to(mask, S.shape[:-2] + (n_heads,) + S.shape[-2:])[..., h, :, :] if np.ndim(mask) >= 3 else mask
+            S = np.where(m, S, -np.inf)
+        with np.errstate(invalid="ignore"):
+            E = np.exp(S - np.max(S, axis=-1, keepdims=True))
+            W = E / E.sum(axis=-1, keepdims=True)
+        W = np.nan_to_num(W)
+        weights.append(W)
+        outs.append(np.einsum("...ij,...jd->...id", W, V[..., cols]))
+    return np.concatenate(outs, axis=-1) @ W_o, np.stack(weights, axis=-3)
+''',
+    "feed_forward": '''
+def feed_forward(X, W_1, b_1, W_2, b_2):
+    hidden = np.einsum("...d,df->...f", X, W_1) + b_1
+    hidden[hidden < 0] = 0
+    return np.einsum("...f,fd->...d", hidden, W_2) + b_2
+''',
+    "encoder_block": '''
+def encoder_block(X, params, n_heads, mask=None):
+    weights = [params[k] for k in ("W_q", "W_k", "W_v", "W_o")]
+    out = X + multi_head_attention(X, X, *weights, n_heads, mask=mask)[0]
+    out = layer_norm(out, params["ln1_gamma"], params["ln1_beta"])
+    ffn = feed_forward(out, params["W_1"], params["b_1"], params["W_2"], params["b_2"])
+    return layer_norm(out + ffn, params["ln2_gamma"], params["ln2_beta"])
+''',
+    # per-head loop, einsum, the mask applied with torch.where
+    "MultiHeadAttention": '''
+class MultiHeadAttention(torch.nn.Module):
+    def __init__(self, d_model, n_heads):
+        super().__init__()
+        self.n_heads = n_heads
+        for name in ("W_q", "W_k", "W_v", "W_o"):
+            w = torch.empty(d_model, d_model)
+            torch.nn.init.xavier_uniform_(w)
+            setattr(self, name, torch.nn.Parameter(w))
+
+    def forward(self, X_q, X_kv, mask=None):
+        d = X_q.shape[-1] // self.n_heads
+        Q, K, V = X_q @ self.W_q, X_kv @ self.W_k, X_kv @ self.W_v
+        outs, weights = [], []
+        for h in range(self.n_heads):
+            c = slice(h * d, (h + 1) * d)
+            S = torch.einsum("nid,njd->nij", Q[..., c], K[..., c]) / d ** 0.5
+            if mask is not None:
+                m = torch.broadcast_to(mask, (S.shape[0], self.n_heads) + S.shape[1:])[:, h]
+                S = torch.where(m, S, torch.full_like(S, float("-inf")))
+            W = torch.softmax(S, dim=-1)
+            W = torch.where(torch.isnan(W), torch.zeros_like(W), W)
+            weights.append(W)
+            outs.append(W @ V[..., c])
+        return torch.cat(outs, dim=-1) @ self.W_o, torch.stack(weights, dim=1)
+''',
+    "EncoderBlock": edit(ENCODER_TORCH, "H = self.ln1(X + self.attn(X, X, mask)[0])\n        return self.ln2(H + self.ff(H))",
+                         "attended, _ = self.attn(X, X, mask=mask)\n        X = self.ln1(attended + X)\n"
+                         "        X = self.ln2(self.ff(X) + X)\n        return X"),
+    "DecoderBlock": edit(DECODER_TORCH,
+                         "H = self.ln1(Y + self.self_attn(Y, Y, tgt_mask)[0])\n"
+                         "        H = self.ln2(H + self.cross_attn(H, memory, memory_mask)[0])\n"
+                         "        return self.ln3(H + self.ff(H))",
+                         "steps = [(self.self_attn, None, tgt_mask, self.ln1), (self.cross_attn, memory, memory_mask, self.ln2)]\n"
+                         "        for attn, kv, m, ln in steps:\n"
+                         "            Y = ln(Y + attn(Y, Y if kv is None else kv, mask=m)[0])\n"
+                         "        return self.ln3(Y + self.ff(Y))"),
+}
+
+
+def test_solution_gets_full_marks():
+    run = run_notebook(source_notebook(A))
+    assert not run.failed(), {g: run.failures[g] for g in run.failed()}
+    assert not run.cell_errors, run.cell_errors
+    assert "layer_norm([[1, 2, 3, 4]]) = [[-1.342 -0.447  0.447  1.342]]" in run.stdout  # the worked example
+    assert "0 held-out sequences also occur in training" in run.stdout
+    assert "held-out exact-sequence accuracy" in run.stdout
+
+
+def test_every_graded_cell_fails_on_the_stubs():
+    run = run_notebook(source_notebook(A), stub_sources(A))
+    assert set(run.failed()) == set(graded_ids(source_notebook(A)))
+
+
+def test_every_contract_function_has_tests_mistakes_and_an_alternative():
+    assert set(MISTAKES) == set(ALTERNATIVES) == set(FUNCTIONS)
+    assert all(len(m) >= 3 for m in MISTAKES.values())
+    ids = graded_ids(source_notebook(A))
+    for f in FUNCTIONS:
+        assert {f"test_{f}_visible", f"test_{f}_hidden"} <= set(_tests_of(f, ids)), f
+
+
+@pytest.mark.parametrize("function,label", [(f, m) for f, ms in MISTAKES.items() for m in ms])
+def test_mistake_loses_points(function, label):
+    _check_mistake(function, MISTAKES[function][label])
+
+
+@pytest.mark.parametrize("function", ALTERNATIVES)
+def test_correct_alternative_keeps_full_marks(function):
+    _check_alternative(function, ALTERNATIVES[function])
+
+
+def test_float32_modules_match_the_built_ins_loosely():
+    """A correct solution on float32 inputs agrees with the built-ins to float32 precision."""
+    ns = run_notebook(_notebook_for("DecoderBlock")).namespace
+    from seqlab.oracles import transformer as oracle
+    torch.manual_seed(0)
+    block = ns["DecoderBlock"](16, 4, 24)
+    Y, M = torch.randn(3, 5, 16), torch.randn(3, 7, 16)
+    causal = torch.ones(5, 5, dtype=torch.bool).tril()
+    ref = oracle.decoder_reference(oracle.torch_decoder_layer(block, 4), Y, M, causal)
+    torch.testing.assert_close(block(Y, M, causal), ref, rtol=1e-5, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- CUDA
+
+
+@functools.lru_cache(maxsize=None)
+def _solution_namespace() -> dict:
+    return run_notebook(source_notebook(A)).namespace
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-6), (torch.float32, 1e-4)])
+def test_modules_on_cuda_equal_the_built_ins(dtype, tol):
+    from seqlab.oracles import transformer as oracle
+    ns = _solution_namespace()
+    cuda = torch.device("cuda")
+    torch.manual_seed(0)
+    N, T_y, T_m, D, d_ff, h = 3, 6, 9, 32, 48, 4
+    Y = torch.randn(N, T_y, D, device=cuda, dtype=dtype)
+    M = torch.randn(N, T_m, D, device=cuda, dtype=dtype)
+    causal = torch.ones(T_y, T_y, dtype=torch.bool, device=cuda).tril()
+    pad = torch.ones(N, 1, 1, T_m, dtype=torch.bool, device=cuda)
+    pad[0, ..., 5:] = False
+
+    mha = ns["MultiHeadAttention"](D, h).to(cuda, dtype)
+    out, A_w = mha(Y, M, pad)
+    ref_out, ref_A = oracle.multihead_reference(oracle.torch_multihead_like(mha, h), Y, M, pad)
+    assert out.device.type == "cuda" and A_w.device.type == "cuda"
+    torch.testing.assert_close(out, ref_out, rtol=tol, atol=tol)
+    torch.testing.assert_close(A_w, ref_A, rtol=tol, atol=tol)
+
+    enc = ns["EncoderBlock"](D, h, d_ff).to(cuda, dtype)
+    torch.testing.assert_close(enc(M, pad), oracle.encoder_reference(oracle.torch_encoder_layer(enc, h), M, pad),
+                               rtol=tol, atol=tol)
+    dec = ns["DecoderBlock"](D, h, d_ff).to(cuda, dtype)
+    ref = oracle.decoder_reference(oracle.torch_decoder_layer(dec, h), Y, M, causal, pad)
+    torch.testing.assert_close(dec(Y, M, causal, pad), ref, rtol=tol, atol=tol)
