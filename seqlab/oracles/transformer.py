@@ -1,0 +1,331 @@
+"""Chapter 08-transformer: layer norm, multi-head attention and the Transformer blocks, by
+``torch.nn.functional.layer_norm``, ``torch.nn.MultiheadAttention`` and
+``torch.nn.TransformerEncoderLayer`` / ``TransformerDecoderLayer`` with copied weights.
+
+How the course's weights map onto the built-ins (no attention biases, post-norm, no dropout):
+
+| course | built-in |
+| --- | --- |
+| ``W_q, W_k, W_v`` ``(D, D)``, ``X @ W_q`` | ``in_proj_weight = cat(W_qᵀ, W_kᵀ, W_vᵀ)`` ``(3D, D)``, ``in_proj_bias = 0`` |
+| ``W_o`` ``(D, D)`` | ``out_proj.weight = W_oᵀ``, ``out_proj.bias = 0`` |
+| ``W_1 (D, d_ff), b_1, W_2 (d_ff, D), b_2`` | ``linear1.weight = W_1ᵀ``, ``linear1.bias = b_1``, ``linear2`` likewise |
+| ``ln1_gamma, ln1_beta`` (``ln2``, ``ln3``) | ``norm1.weight, norm1.bias`` (``norm2``, ``norm3``) |
+| ``mask`` (True = may attend), broadcasting to ``(N, n_heads, T_q, T_kv)`` | ``attn_mask = ~mask`` of shape ``(N * n_heads, T_q, T_kv)`` |
+
+A query row whose keys are all masked out gives NaN in the built-ins; the course's contract gives
+zeros there (weights of zero, so an output of zero), and the oracles return zeros.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ._torch import n, t
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _as_tensor(x, like: torch.Tensor) -> torch.Tensor:
+    return torch.as_tensor(x, dtype=like.dtype, device=like.device)
+
+
+def _built_in_mask(mask, N: int, n_heads: int, T_q: int, T_kv: int) -> torch.Tensor | None:
+    """The course's mask (True = may attend, broadcasting to (N, h, T_q, T_kv)) as the
+    built-ins want it: True = blocked, shape (N * h, T_q, T_kv)."""
+    if mask is None:
+        return None
+    if isinstance(mask, torch.Tensor):
+        allowed = mask.to(torch.bool)
+    else:
+        allowed = torch.as_tensor(np.array(mask, dtype=bool))
+    allowed = torch.broadcast_to(allowed, (N, n_heads, T_q, T_kv)).reshape(N * n_heads, T_q, T_kv)
+    return ~allowed
+
+
+def _zero_nan(x: torch.Tensor) -> torch.Tensor:
+    return torch.nan_to_num(x, nan=0.0)
+
+
+def load_attention_weights(mha: torch.nn.MultiheadAttention, W_q, W_k, W_v, W_o) -> torch.nn.MultiheadAttention:
+    """Copy course-layout ``(D, D)`` weights into an ``nn.MultiheadAttention``; zero its biases."""
+    with torch.no_grad():
+        w = mha.in_proj_weight
+        mha.in_proj_weight.copy_(torch.cat([_as_tensor(W, w).T for W in (W_q, W_k, W_v)], dim=0))
+        mha.out_proj.weight.copy_(_as_tensor(W_o, w).T)
+        if mha.in_proj_bias is not None:
+            mha.in_proj_bias.zero_()
+        if mha.out_proj.bias is not None:
+            mha.out_proj.bias.zero_()
+    return mha
+
+
+def _get(source, name: str):
+    """``source[name]`` for a params dict, ``getattr`` for a module."""
+    return source[name] if isinstance(source, dict) else getattr(source, name)
+
+
+# ----------------------------------------------------------------------------- layer norm
+
+
+def layer_norm(X, gamma, beta, eps=1e-5) -> np.ndarray:
+    """Layer norm over the last axis, by ``F.layer_norm`` (biased variance)."""
+    X = t(X)
+    return n(F.layer_norm(X, X.shape[-1:], t(gamma), t(beta), eps))
+
+
+def layer_norm_mistakes(X, gamma, beta, eps=1e-5) -> dict:
+    """What ``layer_norm`` returns under the usual slips."""
+    X, gamma, beta = map(np.asarray, (X, gamma, beta))
+    D = X.shape[-1]
+    # Dividing by D - 1 scales the variance by D / (D - 1); the same as the biased norm with
+    # a smaller eps, shrunk by sqrt((D - 1) / D).
+    shrink = np.sqrt((D - 1) / D)
+    out = {
+        "unbiased variance (divided by D - 1, as np.std(ddof=1) or torch.var() do): "
+        "layer norm divides by D": layer_norm(X, gamma * shrink, beta, eps * (D - 1) / D),
+        "eps is missing under the square root": layer_norm(X, gamma, beta, 0.0),
+        "gamma and beta are swapped": layer_norm(X, beta, gamma, eps),
+        "gamma and beta are not applied": layer_norm(X, np.ones_like(gamma), np.zeros_like(beta), eps),
+    }
+    if X.ndim >= 2:
+        Xt = t(np.swapaxes(X, -1, -2))
+        normed = np.swapaxes(n(F.layer_norm(Xt, Xt.shape[-1:], eps=eps)), -1, -2)
+        out["normalised over the wrong axis (axis -2, time): normalise each row over its features"] = normed * gamma + beta
+    return out
+
+
+# ----------------------------------------------------------------------------- multi-head attention
+
+
+def torch_multihead(W_q, W_k, W_v, W_o, n_heads: int, dtype=torch.float64) -> torch.nn.MultiheadAttention:
+    """An ``nn.MultiheadAttention(D, n_heads, bias=False, batch_first=True)`` holding these weights.
+
+    Accepts arrays or tensors (then on their device)."""
+    W_q = torch.as_tensor(W_q, dtype=dtype)
+    D = W_q.shape[0]
+    mha = torch.nn.MultiheadAttention(D, n_heads, bias=False, batch_first=True, dtype=dtype, device=W_q.device)
+    return load_attention_weights(mha, W_q, W_k, W_v, W_o)
+
+
+def multihead_reference(mha: torch.nn.MultiheadAttention, X_q, X_kv, mask=None):
+    """``(out (N, T_q, D), A (N, h, T_q, T_kv))`` of the built-in on batched tensors, with the
+    course's mask convention; rows with no allowed key are zeros (the built-in gives NaN)."""
+    N, T_q, _ = X_q.shape
+    T_kv = X_kv.shape[1]
+    attn_mask = _built_in_mask(mask, N, mha.num_heads, T_q, T_kv)
+    if attn_mask is not None:
+        attn_mask = attn_mask.to(X_q.device)
+    out, A = mha(X_q, X_kv, X_kv, attn_mask=attn_mask, need_weights=True, average_attn_weights=False)
+    return _zero_nan(out), _zero_nan(A)
+
+
+def multi_head_attention(X_q, X_kv, W_q, W_k, W_v, W_o, n_heads, mask=None):
+    """``(out (..., T_q, D), A (..., n_heads, T_q, T_kv))`` by ``nn.MultiheadAttention``."""
+    X_q, X_kv = np.asarray(X_q), np.asarray(X_kv)
+    lead, (T_q, D), T_kv = X_q.shape[:-2], X_q.shape[-2:], X_kv.shape[-2]
+    N = int(np.prod(lead, dtype=int))
+    if mask is not None:  # broadcast against the scores (..., h, T_q, T_kv), then flatten the batch
+        mask = np.broadcast_to(np.asarray(mask, dtype=bool), lead + (n_heads, T_q, T_kv)).reshape(N, n_heads, T_q, T_kv)
+    mha = torch_multihead(W_q, W_k, W_v, W_o, n_heads)
+    with torch.no_grad():
+        out, A = multihead_reference(mha, t(X_q.reshape(N, T_q, D)), t(X_kv.reshape(N, T_kv, D)), mask)
+    return n(out).reshape(lead + (T_q, D)), n(A).reshape(lead + (n_heads, T_q, T_kv))
+
+
+def _strided_heads(D: int, n_heads: int) -> np.ndarray:
+    """Column order that turns 'head h owns columns h, h + n_heads, ...' into contiguous blocks."""
+    d_k = D // n_heads
+    return np.array([j * n_heads + h for h in range(n_heads) for j in range(d_k)])
+
+
+def _multi_head_attention_mistakes(X_q, X_kv, W_q, W_k, W_v, W_o, n_heads, mask=None) -> dict:
+    """label -> (out, A) under the usual slips, from the oracle fed altered inputs."""
+    W_q, W_k, W_v, W_o = map(np.asarray, (W_q, W_k, W_v, W_o))
+    D = W_q.shape[0]
+    d_k = D // n_heads
+    f = multi_head_attention
+    out = {}
+    if n_heads > 1:
+        p = _strided_heads(D, n_heads)
+        out["heads split along the wrong axis: head h must use feature columns [h*d_k, (h+1)*d_k) "
+            "(reshape (..., T, D) to (..., T, n_heads, d_k), then move the head axis before T)"] = f(
+            X_q, X_kv, W_q[:, p], W_k[:, p], W_v[:, p], W_o[p], n_heads, mask)
+    out["the output projection W_o is missing: concatenate the heads, then multiply by W_o"] = f(
+        X_q, X_kv, W_q, W_k, W_v, np.eye(D), n_heads, mask)
+    if n_heads > 1:
+        out["scores divided by sqrt(D) instead of sqrt(d_k) = sqrt(D / n_heads)"] = f(
+            X_q, X_kv, W_q * np.sqrt(d_k / D), W_k, W_v, W_o, n_heads, mask)
+    out["scores not divided by sqrt(d_k)"] = f(X_q, X_kv, W_q * np.sqrt(d_k), W_k, W_v, W_o, n_heads, mask)
+    out["W_q and W_k are swapped"] = f(X_q, X_kv, W_k, W_q, W_v, W_o, n_heads, mask)
+    out["weights transposed: use X @ W_q with W_q of shape (D, D)"] = f(
+        X_q, X_kv, W_q.T, W_k.T, W_v.T, W_o.T, n_heads, mask)
+    if mask is not None:
+        out["the mask is ignored"] = f(X_q, X_kv, W_q, W_k, W_v, W_o, n_heads, None)
+        out["the mask is inverted: True means 'may attend'"] = f(
+            X_q, X_kv, W_q, W_k, W_v, W_o, n_heads, ~np.asarray(mask, dtype=bool))
+    if np.shape(X_q) == np.shape(X_kv):
+        out["X_q and X_kv are swapped: queries come from X_q, keys and values from X_kv"] = f(
+            X_kv, X_q, W_q, W_k, W_v, W_o, n_heads, mask)
+    return out
+
+
+def multi_head_attention_mistakes(X_q, X_kv, W_q, W_k, W_v, W_o, n_heads, mask=None) -> dict:
+    """What ``multi_head_attention(...)[0]`` (the output) returns under the usual slips."""
+    return {k: v[0] for k, v in _multi_head_attention_mistakes(X_q, X_kv, W_q, W_k, W_v, W_o, n_heads, mask).items()}
+
+
+def attention_weights_mistakes(X_q, X_kv, W_q, W_k, W_v, W_o, n_heads, mask=None) -> dict:
+    """What ``multi_head_attention(...)[1]`` (the weights A) returns under the usual slips."""
+    return {k: v[1] for k, v in _multi_head_attention_mistakes(X_q, X_kv, W_q, W_k, W_v, W_o, n_heads, mask).items()
+            if "W_o" not in k}
+
+
+# ----------------------------------------------------------------------------- feed-forward
+
+
+def feed_forward(X, W_1, b_1, W_2, b_2) -> np.ndarray:
+    """``Linear -> ReLU -> Linear`` by ``F.linear`` and ``F.relu``."""
+    return n(F.linear(F.relu(F.linear(t(X), t(W_1).T, t(b_1))), t(W_2).T, t(b_2)))
+
+
+def feed_forward_mistakes(X, W_1, b_1, W_2, b_2) -> dict:
+    W_1, b_1, W_2, b_2 = map(np.asarray, (W_1, b_1, W_2, b_2))
+    no_relu = n(F.linear(F.linear(t(X), t(W_1).T, t(b_1)), t(W_2).T, t(b_2)))
+    return {
+        "the ReLU is missing": no_relu,
+        "a ReLU was applied to the output too": np.maximum(feed_forward(X, W_1, b_1, W_2, b_2), 0.0),
+        "the bias b_1 is missing": feed_forward(X, W_1, 0 * b_1, W_2, b_2),
+        "the bias b_2 is missing": feed_forward(X, W_1, b_1, W_2, 0 * b_2),
+    }
+
+
+# ----------------------------------------------------------------------------- encoder and decoder layers
+
+ENCODER_PARAMS = ("W_q", "W_k", "W_v", "W_o", "ln1_gamma", "ln1_beta", "W_1", "b_1", "W_2", "b_2",
+                  "ln2_gamma", "ln2_beta")
+
+
+def _load_ff_norms(layer, W_1, b_1, W_2, b_2, norms) -> None:
+    w = layer.linear1.weight
+    with torch.no_grad():
+        layer.linear1.weight.copy_(_as_tensor(W_1, w).T)
+        layer.linear1.bias.copy_(_as_tensor(b_1, w))
+        layer.linear2.weight.copy_(_as_tensor(W_2, w).T)
+        layer.linear2.bias.copy_(_as_tensor(b_2, w))
+        for norm, (gamma, beta) in norms.items():
+            getattr(layer, norm).weight.copy_(_as_tensor(gamma, w))
+            getattr(layer, norm).bias.copy_(_as_tensor(beta, w))
+
+
+def encoder_layer_from_params(params: dict, n_heads: int, norm_first: bool = False,
+                              dtype=torch.float64) -> torch.nn.TransformerEncoderLayer:
+    """An ``nn.TransformerEncoderLayer`` (post-norm unless ``norm_first``) holding ``params``
+    (the keys of ``encoder_block``)."""
+    W_q = torch.as_tensor(params["W_q"], dtype=dtype)
+    D, d_ff = W_q.shape[0], np.shape(params["W_1"])[1]
+    layer = torch.nn.TransformerEncoderLayer(D, n_heads, d_ff, dropout=0.0, batch_first=True,
+                                             norm_first=norm_first, dtype=dtype, device=W_q.device)
+    load_attention_weights(layer.self_attn, params["W_q"], params["W_k"], params["W_v"], params["W_o"])
+    _load_ff_norms(layer, params["W_1"], params["b_1"], params["W_2"], params["b_2"],
+                   {"norm1": (params["ln1_gamma"], params["ln1_beta"]),
+                    "norm2": (params["ln2_gamma"], params["ln2_beta"])})
+    return layer
+
+
+def encoder_reference(layer: torch.nn.TransformerEncoderLayer, X: torch.Tensor, mask=None) -> torch.Tensor:
+    """The built-in encoder layer on a batch ``X (N, T, D)`` with the course's mask convention."""
+    N, T, _ = X.shape
+    src_mask = _built_in_mask(mask, N, layer.self_attn.num_heads, T, T)
+    return layer(X, src_mask=None if src_mask is None else src_mask.to(X.device))
+
+
+def encoder_block(X, params, n_heads, mask=None) -> np.ndarray:
+    """A post-norm encoder block by ``nn.TransformerEncoderLayer`` (no dropout, no attention biases)."""
+    return _encoder_block(X, params, n_heads, mask)
+
+
+def _encoder_block(X, params, n_heads, mask=None, norm_first=False) -> np.ndarray:
+    X = np.asarray(X)
+    lead, (T, D) = X.shape[:-2], X.shape[-2:]
+    N = int(np.prod(lead, dtype=int))
+    if mask is not None:
+        mask = np.broadcast_to(np.asarray(mask, dtype=bool), lead + (n_heads, T, T)).reshape(N, n_heads, T, T)
+    layer = encoder_layer_from_params(params, n_heads, norm_first=norm_first)
+    with torch.no_grad():
+        return n(encoder_reference(layer, t(X.reshape(N, T, D)), mask)).reshape(X.shape)
+
+
+def encoder_block_mistakes(X, params, n_heads, mask=None) -> dict:
+    """What ``encoder_block`` returns under the usual slips, built from the built-ins."""
+    p = {k: np.asarray(v) for k, v in params.items()}
+
+    def mha(Z):
+        return multi_head_attention(Z, Z, p["W_q"], p["W_k"], p["W_v"], p["W_o"], n_heads, mask)[0]
+
+    def ffn(Z):
+        return feed_forward(Z, p["W_1"], p["b_1"], p["W_2"], p["b_2"])
+
+    def norm(Z, i):
+        return layer_norm(Z, p[f"ln{i}_gamma"], p[f"ln{i}_beta"])
+
+    X = np.asarray(X)
+    after_norm = X + norm(mha(X), 1)              # the sub-layer is normalised, the residual added after
+    no_residual = norm(mha(X), 1)
+    swapped = dict(p, ln1_gamma=p["ln2_gamma"], ln1_beta=p["ln2_beta"], ln2_gamma=p["ln1_gamma"], ln2_beta=p["ln1_beta"])
+    out = {
+        "pre-norm (x + sublayer(LN(x))): this block is post-norm, LN(x + sublayer(x)), as in the paper":
+            _encoder_block(X, p, n_heads, mask, norm_first=True),
+        "residual added after the norm (x + LN(sublayer(x))): add x first, then normalise":
+            after_norm + norm(ffn(after_norm), 2),
+        "no residual connections": norm(ffn(no_residual), 2),
+        "ln1 and ln2 swapped": _encoder_block(X, swapped, n_heads, mask),
+    }
+    if mask is not None:
+        out["the mask is ignored"] = _encoder_block(X, p, n_heads, None)
+    return out
+
+
+def torch_multihead_like(module, n_heads: int) -> torch.nn.MultiheadAttention:
+    """The built-in holding the weights of a ``MultiHeadAttention`` module, on its device and dtype."""
+    return torch_multihead(*(w.detach() for w in (module.W_q, module.W_k, module.W_v, module.W_o)), n_heads,
+                           dtype=module.W_q.dtype)
+
+
+def torch_encoder_layer(block, n_heads: int, norm_first: bool = False) -> torch.nn.TransformerEncoderLayer:
+    """The built-in ``nn.TransformerEncoderLayer`` holding the weights of an ``EncoderBlock``
+    (submodules ``attn``, ``ln1``, ``ln2``, ``ff``), on its device and dtype."""
+    a, ff = block.attn, block.ff
+    params = {"W_q": a.W_q.detach(), "W_k": a.W_k.detach(), "W_v": a.W_v.detach(), "W_o": a.W_o.detach(),
+              "ln1_gamma": block.ln1.weight.detach(), "ln1_beta": block.ln1.bias.detach(),
+              "W_1": ff[0].weight.detach().T, "b_1": ff[0].bias.detach(),
+              "W_2": ff[2].weight.detach().T, "b_2": ff[2].bias.detach(),
+              "ln2_gamma": block.ln2.weight.detach(), "ln2_beta": block.ln2.bias.detach()}
+    return encoder_layer_from_params(params, n_heads, norm_first=norm_first, dtype=a.W_q.dtype)
+
+
+def torch_decoder_layer(block, n_heads: int, norm_first: bool = False) -> torch.nn.TransformerDecoderLayer:
+    """The built-in ``nn.TransformerDecoderLayer`` holding the weights of a ``DecoderBlock``
+    (``self_attn``, ``cross_attn``, ``ln1``, ``ln2``, ``ln3``, ``ff``), on its device and dtype."""
+    s, c, ff = block.self_attn, block.cross_attn, block.ff
+    W = s.W_q
+    D, d_ff = W.shape[0], ff[0].weight.shape[0]
+    layer = torch.nn.TransformerDecoderLayer(D, n_heads, d_ff, dropout=0.0, batch_first=True,
+                                             norm_first=norm_first, dtype=W.dtype, device=W.device)
+    load_attention_weights(layer.self_attn, s.W_q.detach(), s.W_k.detach(), s.W_v.detach(), s.W_o.detach())
+    load_attention_weights(layer.multihead_attn, c.W_q.detach(), c.W_k.detach(), c.W_v.detach(), c.W_o.detach())
+    _load_ff_norms(layer, ff[0].weight.detach().T, ff[0].bias.detach(), ff[2].weight.detach().T, ff[2].bias.detach(),
+                   {f"norm{i}": (getattr(block, f"ln{i}").weight.detach(), getattr(block, f"ln{i}").bias.detach())
+                    for i in (1, 2, 3)})
+    return layer
+
+
+def decoder_reference(layer: torch.nn.TransformerDecoderLayer, Y: torch.Tensor, memory: torch.Tensor,
+                      tgt_mask=None, memory_mask=None) -> torch.Tensor:
+    """The built-in decoder layer with the course's mask convention (True = may attend)."""
+    N, T_y, _ = Y.shape
+    T_m, h = memory.shape[1], layer.self_attn.num_heads
+    tm = _built_in_mask(tgt_mask, N, h, T_y, T_y)
+    mm = _built_in_mask(memory_mask, N, h, T_y, T_m)
+    return layer(Y, memory, tgt_mask=None if tm is None else tm.to(Y.device),
+                 memory_mask=None if mm is None else mm.to(Y.device))
