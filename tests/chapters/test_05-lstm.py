@@ -1,0 +1,320 @@
+"""Tests of the tests for 05-lstm: the solution gets full marks, the stubs get none,
+students' mistakes (gate by gate) lose points and correct alternatives keep them."""
+import pytest
+import torch
+
+from tests.chapters.standard import solution_run, standard_tests
+from tests.harness import run_notebook, source_notebook
+
+A = "05-lstm"
+CONTRACT = ["sigmoid", "lstm_step", "lstm_forward", "gru_step", "LSTM"]
+
+MISTAKES = {
+    "sigmoid": {
+        "tanh where sigmoid belongs": """
+def sigmoid(x):
+    return np.tanh(x)
+""",
+        "the minus sign is missing": """
+def sigmoid(x):
+    return 1 / (1 + np.exp(x))
+""",
+        "exp(x) / (1 + exp(x)) gives NaN for large x": """
+def sigmoid(x):
+    e = np.exp(x)
+    return e / (1 + e)
+""",
+        "clips the input to [-10, 10] to avoid the overflow": """
+def sigmoid(x):
+    return 1 / (1 + np.exp(-np.clip(x, -10, 10)))
+""",
+    },
+    "lstm_step": {
+        "wrong gate order: the lecture's i, f, o, g": """
+def lstm_step(x_t, h_prev, c_prev, W_x, W_h, b):
+    H = h_prev.shape[1]
+    a = x_t @ W_x + h_prev @ W_h + b
+    i, f, o = sigmoid(a[:, :H]), sigmoid(a[:, H:2*H]), sigmoid(a[:, 2*H:3*H])
+    g = np.tanh(a[:, 3*H:])
+    c = f * c_prev + i * g
+    return o * np.tanh(c), c
+""",
+        "missing forget gate": """
+def lstm_step(x_t, h_prev, c_prev, W_x, W_h, b):
+    H = h_prev.shape[1]
+    a = x_t @ W_x + h_prev @ W_h + b
+    i, g, o = sigmoid(a[:, :H]), np.tanh(a[:, 2*H:3*H]), sigmoid(a[:, 3*H:])
+    c = c_prev + i * g
+    return o * np.tanh(c), c
+""",
+        "tanh where sigmoid belongs (forget gate)": """
+def lstm_step(x_t, h_prev, c_prev, W_x, W_h, b):
+    H = h_prev.shape[1]
+    a = x_t @ W_x + h_prev @ W_h + b
+    i, f = sigmoid(a[:, :H]), np.tanh(a[:, H:2*H])
+    g, o = np.tanh(a[:, 2*H:3*H]), sigmoid(a[:, 3*H:])
+    c = f * c_prev + i * g
+    return o * np.tanh(c), c
+""",
+        "tanh where sigmoid belongs (all gates)": """
+def lstm_step(x_t, h_prev, c_prev, W_x, W_h, b):
+    i, f, g, o = np.split(np.tanh(x_t @ W_x + h_prev @ W_h + b), 4, axis=1)
+    c = f * c_prev + i * g
+    return o * np.tanh(c), c
+""",
+        "h_t computed from c_{t-1}": """
+def lstm_step(x_t, h_prev, c_prev, W_x, W_h, b):
+    H = h_prev.shape[1]
+    a = x_t @ W_x + h_prev @ W_h + b
+    i, f = sigmoid(a[:, :H]), sigmoid(a[:, H:2*H])
+    g, o = np.tanh(a[:, 2*H:3*H]), sigmoid(a[:, 3*H:])
+    h = o * np.tanh(c_prev)
+    return h, f * c_prev + i * g
+""",
+        "returns (c_t, h_t)": """
+def lstm_step(x_t, h_prev, c_prev, W_x, W_h, b):
+    H = h_prev.shape[1]
+    a = x_t @ W_x + h_prev @ W_h + b
+    i, f = sigmoid(a[:, :H]), sigmoid(a[:, H:2*H])
+    g, o = np.tanh(a[:, 2*H:3*H]), sigmoid(a[:, 3*H:])
+    c = f * c_prev + i * g
+    return c, o * np.tanh(c)
+""",
+    },
+    "lstm_forward": {
+        "the states are not carried over": """
+def lstm_forward(X, h0, c0, W_x, W_h, b):
+    out = [lstm_step(X[:, s], h0, c0, W_x, W_h, b) for s in range(X.shape[1])]
+    return np.stack([h for h, c in out], 1), np.stack([c for h, c in out], 1)
+""",
+        "the cell state is reset every step": """
+def lstm_forward(X, h0, c0, W_x, W_h, b):
+    h, hs, cs = h0, [], []
+    for s in range(X.shape[1]):
+        h, c = lstm_step(X[:, s], h, c0, W_x, W_h, b)
+        hs.append(h); cs.append(c)
+    return np.stack(hs, 1), np.stack(cs, 1)
+""",
+        "H and C include h0 and c0": """
+def lstm_forward(X, h0, c0, W_x, W_h, b):
+    h, c, hs, cs = h0, c0, [h0], [c0]
+    for s in range(X.shape[1]):
+        h, c = lstm_step(X[:, s], h, c, W_x, W_h, b)
+        hs.append(h); cs.append(c)
+    return np.stack(hs, 1), np.stack(cs, 1)
+""",
+        "returns (C, H)": """
+def lstm_forward(X, h0, c0, W_x, W_h, b):
+    h, c, hs, cs = h0, c0, [], []
+    for s in range(X.shape[1]):
+        h, c = lstm_step(X[:, s], h, c, W_x, W_h, b)
+        hs.append(h); cs.append(c)
+    return np.stack(cs, 1), np.stack(hs, 1)
+""",
+    },
+    "gru_step": {
+        "z and 1 - z swapped": """
+def gru_step(x_t, h_prev, W_x, W_h, b_x, b_h):
+    H = h_prev.shape[1]
+    ax, ah = x_t @ W_x + b_x, h_prev @ W_h + b_h
+    r, z = sigmoid(ax[:, :H] + ah[:, :H]), sigmoid(ax[:, H:2*H] + ah[:, H:2*H])
+    n = np.tanh(ax[:, 2*H:] + r * ah[:, 2*H:])
+    return z * n + (1 - z) * h_prev
+""",
+        "reset gate applied before W_hn (the original paper's form)": """
+def gru_step(x_t, h_prev, W_x, W_h, b_x, b_h):
+    H = h_prev.shape[1]
+    ax, ah = x_t @ W_x + b_x, h_prev @ W_h + b_h
+    r, z = sigmoid(ax[:, :H] + ah[:, :H]), sigmoid(ax[:, H:2*H] + ah[:, H:2*H])
+    n = np.tanh(ax[:, 2*H:] + (r * h_prev) @ W_h[:, 2*H:] + b_h[2*H:])
+    return (1 - z) * n + z * h_prev
+""",
+        "blocks read as z, r, n": """
+def gru_step(x_t, h_prev, W_x, W_h, b_x, b_h):
+    H = h_prev.shape[1]
+    ax, ah = x_t @ W_x + b_x, h_prev @ W_h + b_h
+    z, r = sigmoid(ax[:, :H] + ah[:, :H]), sigmoid(ax[:, H:2*H] + ah[:, H:2*H])
+    n = np.tanh(ax[:, 2*H:] + r * ah[:, 2*H:])
+    return (1 - z) * n + z * h_prev
+""",
+        "b_hn added outside the reset gate": """
+def gru_step(x_t, h_prev, W_x, W_h, b_x, b_h):
+    H = h_prev.shape[1]
+    ax, hw = x_t @ W_x + b_x, h_prev @ W_h
+    r = sigmoid(ax[:, :H] + hw[:, :H] + b_h[:H])
+    z = sigmoid(ax[:, H:2*H] + hw[:, H:2*H] + b_h[H:2*H])
+    n = np.tanh(ax[:, 2*H:] + b_h[2*H:] + r * hw[:, 2*H:])
+    return (1 - z) * n + z * h_prev
+""",
+    },
+}
+
+_LSTM_INIT = """
+class LSTM(torch.nn.Module):
+    def __init__(self, input_size, hidden_size):
+        super().__init__()
+        k = hidden_size ** -0.5
+        self.W_x = torch.nn.Parameter(torch.empty(input_size, 4 * hidden_size).uniform_(-k, k))
+        self.W_h = torch.nn.Parameter(torch.empty(hidden_size, 4 * hidden_size).uniform_(-k, k))
+        self.b = torch.nn.Parameter(torch.empty(4 * hidden_size).uniform_(-k, k))
+"""
+
+
+def _lstm_module(init_state: str, step: str, init: str = _LSTM_INIT) -> str:
+    """A student's LSTM module: ``init_state`` sets h, c when state is None; ``step`` updates h, c from a."""
+    return init + f"""
+    def forward(self, X, state=None):
+        N, T, _ = X.shape
+        Hd = self.W_h.shape[0]
+        if state is None:
+{init_state}
+        else:
+            h, c = state
+        outs = []
+        for s in range(T):
+            a = X[:, s] @ self.W_x + h @ self.W_h + self.b
+{step}
+            outs.append(h)
+        return torch.stack(outs, 1), (h, c)
+"""
+
+
+_ZEROS = "            h = c = torch.zeros(N, Hd, device=X.device, dtype=X.dtype)"
+_RIGHT = """            i, f, g, o = a.chunk(4, -1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(c)"""
+
+MISTAKES["LSTM"] = {
+    "wrong gate order: the lecture's i, f, o, g": _lstm_module(_ZEROS, """            i, f, o, g = a.chunk(4, -1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(c)"""),
+    "missing forget gate": _lstm_module(_ZEROS, """            i, f, g, o = a.chunk(4, -1)
+            c = c + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(c)"""),
+    "h_t computed from c_{t-1}": _lstm_module(_ZEROS, """            i, f, g, o = a.chunk(4, -1)
+            h = torch.sigmoid(o) * torch.tanh(c)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)"""),
+    "initial state created on the default device": _lstm_module(
+        "            h = c = torch.zeros(N, Hd, dtype=X.dtype)", _RIGHT),
+    "weights stored the way PyTorch stores them, (4H, D)": _lstm_module(_ZEROS, """            i, f, g, o = a.chunk(4, -1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(c)""", init="""
+class LSTM(torch.nn.Module):
+    def __init__(self, input_size, hidden_size):
+        super().__init__()
+        self.lstm = torch.nn.LSTM(input_size, hidden_size, batch_first=True)
+        self.W_x = torch.nn.Parameter(self.lstm.weight_ih_l0.detach().clone())
+        self.W_h = torch.nn.Parameter(self.lstm.weight_hh_l0.detach().clone())
+        self.b = torch.nn.Parameter(self.lstm.bias_ih_l0.detach().clone())
+        del self.lstm
+""").replace("X[:, s] @ self.W_x + h @ self.W_h", "X[:, s] @ self.W_x.T + h @ self.W_h.T"),
+}
+
+ALTERNATIVES = {
+    "sigmoid": """
+def sigmoid(x):
+    return 0.5 * (1 + np.tanh(0.5 * np.asarray(x)))   # tanh never overflows
+""",
+    "lstm_step": """
+def lstm_step(x_t, h_prev, c_prev, W_x, W_h, b):
+    a = np.einsum("nd,dk->nk", x_t, W_x) + np.einsum("nh,hk->nk", h_prev, W_h) + b
+    i, f, g, o = np.split(a, 4, axis=1)
+    c = sigmoid(f) * c_prev + sigmoid(i) * np.tanh(g)
+    return sigmoid(o) * np.tanh(c), c
+""",
+    "lstm_forward": """
+def lstm_forward(X, h0, c0, W_x, W_h, b):
+    N, T, _ = X.shape
+    H = np.zeros((N, T, h0.shape[1]), dtype=X.dtype)
+    C = np.zeros_like(H)
+    h, c = h0, c0
+    for s in range(T):
+        H[:, s], C[:, s] = h, c = lstm_step(X[:, s], h, c, W_x, W_h, b)
+    return H, C
+""",
+    "gru_step": """
+def gru_step(x_t, h_prev, W_x, W_h, b_x, b_h):
+    (xr, xz, xn), (hr, hz, hn) = np.split(x_t @ W_x + b_x, 3, 1), np.split(h_prev @ W_h + b_h, 3, 1)
+    r, z = sigmoid(xr + hr), sigmoid(xz + hz)
+    return h_prev + (1 - z) * (np.tanh(xn + r * hn) - h_prev)
+""",
+    "LSTM": """
+class LSTM(torch.nn.Module):
+    def __init__(self, input_size, hidden_size):
+        super().__init__()
+        k = 1 / hidden_size ** 0.5
+        self.W_x = torch.nn.Parameter(torch.rand(input_size, 4 * hidden_size) * 2 * k - k)
+        self.W_h = torch.nn.Parameter(torch.rand(hidden_size, 4 * hidden_size) * 2 * k - k)
+        self.b = torch.nn.Parameter(torch.rand(4 * hidden_size) * 2 * k - k)
+
+    def forward(self, X, state=None):
+        N, T, D = X.shape
+        Hd = self.W_h.shape[0]
+        if state is None:
+            state = (torch.zeros(N, Hd, device=X.device, dtype=X.dtype),) * 2
+        h, c = state
+        W = torch.cat([self.W_x, self.W_h], 0)          # one matmul on [x_t, h_prev]
+        outs = []
+        for s in range(T):
+            a = torch.cat([X[:, s], h], 1) @ W + self.b
+            i, f, o = torch.sigmoid(a[:, :Hd]), torch.sigmoid(a[:, Hd:2 * Hd]), torch.sigmoid(a[:, 3 * Hd:])
+            c = f * c + i * torch.tanh(a[:, 2 * Hd:3 * Hd])
+            h = o * torch.tanh(c)
+            outs.append(h)
+        return torch.stack(outs, 1), (h, c)
+""",
+}
+
+
+#: What the visible test must say about some mistakes: the gate at fault, by name.
+NAMED = {
+    ("lstm_step", "tanh where sigmoid belongs (forget gate)"): "the forget gate f uses tanh",
+    ("lstm_step", "wrong gate order: the lecture's i, f, o, g"): "read in the order (i, f, o, g)",
+    ("lstm_step", "tanh where sigmoid belongs (all gates)"): "every gate uses tanh",
+    ("lstm_step", "missing forget gate"): "the forget gate is not applied",
+    ("lstm_step", "h_t computed from c_{t-1}"): "h_t is computed from c_prev",
+    ("lstm_step", "returns (c_t, h_t)"): "h_t and c_t are swapped",
+    ("gru_step", "z and 1 - z swapped"): "z and 1 - z are swapped",
+    ("sigmoid", "tanh where sigmoid belongs"): "this is tanh",
+}
+
+
+globals().update(standard_tests(A, CONTRACT, MISTAKES, ALTERNATIVES))
+
+
+def test_the_experiment_runs_its_short_version():
+    assert "T =  8  your LSTM, forget bias 0  accuracy on new sequences after 10 steps" in solution_run(A).stdout
+
+
+@pytest.mark.parametrize("function,label", list(NAMED))
+def test_the_visible_test_names_the_gate_at_fault(function, label):
+    run = run_notebook(source_notebook(A), {function: MISTAKES[function][label]}, skip_tags=("long-experiment",))
+    assert NAMED[function, label] in run.failures[f"test_{function}_visible"]
+
+
+# --------------------------------------------------------------------------- on a GPU
+@pytest.fixture(scope="module")
+def solution_lstm():
+    return solution_run(A).namespace["LSTM"]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-6), (torch.float32, 1e-4)])
+def test_solution_lstm_on_cuda_equals_nn_lstm(solution_lstm, dtype, tol):
+    from seqlab.oracles import lstm as oracle
+
+    torch.manual_seed(0)
+    model = solution_lstm(7, 5).to("cuda", dtype)
+    X = torch.randn(4, 9, 7, device="cuda", dtype=dtype)
+    h0, c0 = torch.randn(2, 4, 5, device="cuda", dtype=dtype)
+    H, (hT, cT) = model(X, (h0, c0))
+    assert H.device.type == "cuda" and H.dtype == dtype
+    reference = oracle.torch_lstm(model.W_x, model.W_h, model.b, dtype=dtype)   # cuDNN when float32
+    H_ref, (hT_ref, cT_ref) = reference(X, (h0[None], c0[None]))
+    torch.testing.assert_close(H, H_ref, rtol=tol, atol=tol)
+    torch.testing.assert_close(cT, cT_ref[0], rtol=tol, atol=tol)
+    H.sum().backward()
+    H_ref.sum().backward()
+    torch.testing.assert_close(model.W_h.grad, reference.weight_hh_l0.grad.T, rtol=10 * tol, atol=10 * tol)
+    # no state given: zeros created on the input's device
+    assert model(X)[0].device.type == "cuda"
