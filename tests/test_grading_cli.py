@@ -1,6 +1,5 @@
 """`python -m autograder grade` end to end, on one batch that mixes good, empty and broken submissions."""
 import csv
-import json
 import shutil
 import subprocess
 import sys

@@ -3,7 +3,6 @@ import pytest
 import torch
 
 from tests.chapters.standard import solution_run, standard_tests
-from tests.harness import Mistake
 
 A = "02-rnn"
 
