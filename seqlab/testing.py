@@ -9,6 +9,7 @@ swapped or transposed, bias zeroed), never from a second hand-written answer.
 from __future__ import annotations
 
 import contextlib
+import inspect
 from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
@@ -25,6 +26,7 @@ __all__ = [
     "check_raises",
     "meta_default_device",
     "check_tensor_on",
+    "check_implemented",
 ]
 
 
@@ -190,3 +192,21 @@ def check_tensor_on(name: str, got: Any, like: torch.Tensor) -> None:
             f"got one on {got.device} with dtype {got.dtype}",
             "hint: create tensors with device=<input>.device, dtype=<input>.dtype",
         )
+
+
+def check_implemented(obj: Any) -> None:
+    """``obj`` (a function, or a class and its methods) is no longer the release stub.
+
+    A test cell whose real checks are hidden starts with this line, so that in the student's
+    copy it fails until the function is written (and ``nbgrader validate --invert`` sees every
+    test fail on the stubs) while giving nothing away.
+    """
+    functions = [obj] if not isinstance(obj, type) else [v for v in vars(obj).values() if inspect.isfunction(v)]
+    for fn in functions:
+        try:
+            source = inspect.getsource(fn)
+        except (OSError, TypeError):  # no source to read: the hidden tests decide
+            continue
+        if "YOUR CODE HERE" in source and "raise NotImplementedError" in source:
+            raise CheckError(f"{getattr(obj, '__name__', obj)} is not written yet: replace the "
+                             "`raise NotImplementedError()` in its cell with your code.")

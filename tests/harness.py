@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import linecache
 import os
 import re
 from dataclasses import dataclass, field
@@ -89,8 +90,12 @@ def run_notebook(path: Path, replace: dict[str, str] | None = None, *, hidden: b
                 if not hidden:
                     source = HIDDEN.sub("", source)
                 error = None
+                code = transformer.transform_cell(source)
+                filename = f"<cell {gid or '?'} {len(linecache.cache)}>"
+                # as IPython does: keep the source where inspect.getsource can find it
+                linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
                 try:
-                    exec(compile(transformer.transform_cell(source), f"<cell {gid or '?'}>", "exec"), run.namespace)
+                    exec(compile(code, filename, "exec"), run.namespace)
                 except Exception as e:  # noqa: BLE001 - a failing cell is data here
                     error = f"{type(e).__name__}: {e}"
                 if cell.metadata.get("nbgrader", {}).get("grade"):
