@@ -10,11 +10,19 @@ export PYTHONDONTWRITEBYTECODE := 1
 INSTALLED := $(VENV)/.installed
 RELEASED := _build/.released
 SOURCES := $(shell find solutions -type f -not -path '*/.ipynb_checkpoints/*' 2>/dev/null)
+# The site: EDITION=student (default, _build/html, published) or instructor (_build/instructor/html,
+# solutions rendered and executed; never publish it).
+EDITION ?= student
+SITE_STAMP := _build/.site-student
+BOOK_INPUTS := _config.yml _toc.yml $(shell find book notebooks seqlab -type f -not -path '*/__pycache__/*' -not -path '*/.ipynb_checkpoints/*' 2>/dev/null)
+# The browser tests (tests/site) drive Debian's chromium through Playwright.
+CHROMIUM ?= $(or $(SITE_CHROMIUM),/usr/bin/chromium)
 
-.PHONY: book test release clean help
+.PHONY: book book-student book-instructor browser test release clean help
 help:
-	@echo "make book   set up, regenerate notebooks/, build the student site into _build/html"
-	@echo "make test   set up, regenerate notebooks/, run the whole test suite"
+	@echo "make book                     set up, regenerate notebooks/, build the student site into _build/html"
+	@echo "make book EDITION=instructor  the same, plus solutions executed, into _build/instructor/html (private)"
+	@echo "make test                     set up, build the student site, run the whole test suite (browser tests too)"
 
 # Stamp files: an unchanged course neither reinstalls nor regenerates.
 $(INSTALLED): requirements.txt pyproject.toml
@@ -29,10 +37,28 @@ $(RELEASED): $(INSTALLED) $(SOURCES) autograder/course.py autograder/release.py
 
 release: $(RELEASED)
 
-book: $(RELEASED)
-	$(BIN)/jupyter-book build . --warningiserror --keep-going
+book: book-$(EDITION)
 
-test: $(RELEASED)
+# Stamp: an unchanged site is not even handed to Sphinx (which alone takes seconds to start).
+book-student: $(SITE_STAMP)
+$(SITE_STAMP): $(RELEASED) $(BOOK_INPUTS)
+	$(if $(filter seqlab/%,$?),rm -rf _build/.jupyter_cache  # seqlab changed: cached page outputs may be stale)
+	$(BIN)/jupyter-book build . --warningiserror --keep-going
+	@touch $@
+
+book-instructor: $(RELEASED)
+	$(BIN)/python book/build_instructor.py
+
+# Debian's chromium for the browser tests: installed here when running as root (as CI does);
+# otherwise the site tests fail with the command to run.
+browser:
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "chromium missing: sudo apt-get update && sudo apt-get install -y chromium (the site tests will fail)" >&2; fi; \
+	fi
+
+test: $(SITE_STAMP) browser
 	$(BIN)/python -m pytest
 
 clean:
