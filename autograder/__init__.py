@@ -1,6 +1,14 @@
 """The course's instructor tools: release the student notebooks, grade a class.
 
-nbgrader is the engine (its gradebook, cell metadata, checksums and feedback); this package
-sets it up for the course's layout and wraps it so that one broken submission costs only
-its own points. Entry point: ``python -m autograder --help``.
+nbgrader is the engine (its gradebook, cell metadata and checksums, its feedback template);
+this package sets it up for the course's layout and wraps it so that one broken or hostile
+submission costs only its own points. Entry point: ``python -m autograder --help``.
+
+Modules, one job each: cli (arguments) · grade (the pipeline) · plan (which submissions, checked
+before anything runs) · gradebook (nbgrader's side; the one writer of gradebook.db) · runner
+(local pool, progress bar) · cluster (Dask) · worker (one submission) · assemble (which cells
+run, and from where) · host (the fork server and the kernel) · sandbox (users, cgroups, mounts,
+limits) · pristine (the snapshot restored before course cells) · checks (checks re-decided out
+of the student's process) · scan (static tamper flags) · feedback (HTML) · results (CSVs,
+summary) · release (the student notebooks).
 """

@@ -2,6 +2,7 @@
 
     python -m autograder release                      # regenerate notebooks/ from solutions/
     python -m autograder grade SUBMITTED --out OUT    # grade a class; CSVs and feedback in OUT
+        [--roster F] [--assignment A] [--workers N] [--only STUDENT] [--cluster tcp://HOST:8786]
 """
 from __future__ import annotations
 
@@ -24,16 +25,25 @@ def _release(args) -> int:
 def _grade(args) -> int:
     from .grade import grade, summary_lines
 
+    settings = {}
+    if args.cell_timeout:
+        settings["cell_timeout"] = args.cell_timeout
+    if args.memory_mb:
+        settings["mem_bytes"] = args.memory_mb << 20
     try:
-        report = grade(args.submitted, args.out, roster=args.roster, only_assignments=args.assignment or None)
+        report = grade(args.submitted, args.out, roster=args.roster, only_assignments=args.assignment or None,
+                       only_students=args.only or None, workers=args.workers, cluster=args.cluster,
+                       settings=settings, progress=not args.no_progress)
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     for problem in report.problems:
         print(f"problem: {problem}", file=sys.stderr)
+    for note in report.notes:
+        print(f"note: {note}", file=sys.stderr)
     for line in summary_lines(report):
         print(line)
-    print(f"wrote {args.out / 'grades.csv'}, {args.out / 'cells.csv'} and {args.out / 'feedback'}/")
+    print(f"wrote {args.out / 'grades.csv'}, {args.out / 'cells.csv'}, {args.out / 'summary.csv'} and {args.out / 'feedback'}/")
     if not report.ok:
         print(f"{len(report.problems)} problem(s): some submissions could not be (fully) graded", file=sys.stderr)
     return 0 if report.ok else 1
@@ -54,11 +64,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, required=True, help="where grades.csv, cells.csv, feedback/ and gradebook.db go")
     p.add_argument("--roster", type=Path, help="student ids, one per line or a CSV with a student_id column")
     p.add_argument("--assignment", action="append", help="grade only this assignment (repeatable)")
+    p.add_argument("--workers", type=int, default=None, help="parallel workers (default: the number of cores)")
+    p.add_argument("--only", action="append", metavar="STUDENT",
+                   help="regrade only this student (repeatable); everyone else's rows, feedback and gradebook entries stay")
+    p.add_argument("--cluster", metavar="tcp://HOST:PORT", help="run the jobs on this Dask scheduler (needs dask.distributed)")
+    p.add_argument("--cell-timeout", type=float, help=f"seconds a cell may run (default {course.CELL_TIMEOUT})")
+    p.add_argument("--memory-mb", type=int, help=f"memory cap per submission (default {course.SANDBOX['mem_bytes'] >> 20})")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.set_defaults(func=_grade)
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     if not args.verbose:
+        for h in logging.getLogger().handlers:  # nbgrader's own loggers log at INFO and propagate
+            h.setLevel(logging.WARNING)
         # nbgrader logs every step of every notebook at WARNING or above for some steps; keep the CLI readable.
         logging.getLogger("traitlets").setLevel(logging.ERROR)
     return args.func(args)

@@ -27,10 +27,29 @@ def notebook_names(assignment: str, root: Path = ROOT) -> list[str]:
 
 
 def ensure_tools_on_path() -> None:
-    """nbgrader runs ``alembic`` (installed beside this Python) as a command: put it on PATH."""
+    """nbgrader runs ``alembic`` (installed beside this Python) as a command: put it on PATH.
+
+    It does so only to read its own migrations' head revision when it creates a gradebook, in
+    a subprocess that costs 2-10 s; read it in process instead (the command stays the fallback).
+    """
     bindir = str(Path(sys.executable).parent)
     if bindir not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+    import nbgrader.api
+
+    if not getattr(nbgrader.api.get_alembic_version, "_course_fast", False):
+        slow = nbgrader.api.get_alembic_version
+
+        def get_alembic_version() -> str:
+            try:
+                from alembic.script import ScriptDirectory
+
+                return ScriptDirectory(str(Path(nbgrader.api.__file__).parent / "alembic")).get_current_head()
+            except Exception:  # noqa: BLE001 - nbgrader's own way
+                return slow()
+
+        get_alembic_version._course_fast = True
+        nbgrader.api.get_alembic_version = get_alembic_version
 
 
 def nbgrader_config(root: Path, db_path: Path | None = None) -> Config:
@@ -59,3 +78,27 @@ def nbgrader_config(root: Path, db_path: Path | None = None) -> Config:
     c.Exchange.root = str(root / "_build" / "nbgrader" / "exchange")
     c.Application.log_level = "WARNING"
     return c
+
+
+#: What a student's kernel may use: memory (bytes), processes and threads, file size, output per cell.
+SANDBOX = {"mem_bytes": 2 << 30, "max_pids": 256, "max_file_bytes": 64 << 20, "output_limit": 100_000,
+           "cell_timeout": CELL_TIMEOUT, "total_timeout": 1800}
+#: Entries of the course folder a student's kernel still sees (the environment and the helper package).
+VISIBLE_TO_STUDENTS = {".venv", "seqlab", "seqlab.egg-info"}
+
+
+def sandbox_settings(root: Path, submitted: Path, out: Path, private: Path, overrides: dict | None = None) -> dict:
+    """Limits and the folders hidden from student code (everything of the course but its environment)."""
+    s = dict(SANDBOX)
+    s.update(overrides or {})
+    prefix = Path(sys.prefix).resolve()
+    hide = []
+    for p in sorted(root.iterdir()):
+        if p.is_dir() and not p.is_symlink() and p.name not in VISIBLE_TO_STUDENTS and p.resolve() not in prefix.parents \
+                and p.resolve() != prefix:
+            hide.append(str(p))
+    for p in (submitted, out, private):
+        if p.resolve() not in prefix.parents:
+            hide.append(str(p.resolve()))
+    s["hide"] = hide
+    return s

@@ -1,0 +1,35 @@
+"""``--cluster tcp://scheduler:8786``: the same jobs on a Dask cluster.
+
+Optional: needs ``dask`` and ``distributed`` (pinned in requirements.txt). Every Dask worker
+thread takes its own slot and fork server the first time it grades (worker.py), exactly as a
+local worker does, so the sandbox and the results are the same; the jobs carry the student's
+files and the course's notebooks as data, so a remote worker needs only this package and its
+environment, not the course folder. Results come back to this process, which alone writes
+the gradebook and the CSVs. Start workers with one thread each for the same isolation per
+core as the local pool: ``dask worker tcp://scheduler:8786 --nthreads 1 --nworkers N``.
+"""
+from __future__ import annotations
+
+
+def run_on_cluster(jobs: list[dict], address: str, bar) -> list[dict]:
+    try:
+        from distributed import Client, as_completed
+    except ImportError as e:  # pragma: no cover - the optional extra is missing
+        raise ValueError("--cluster needs dask.distributed: pip install dask distributed (see requirements.txt)") from e
+    from . import jobs as job_functions
+    from .runner import _failed
+
+    results = []
+    with Client(address, timeout="30s") as client:
+        futures = client.map(job_functions.grade_job, jobs, pure=False, key=[f"grade-{i}" for i in range(len(jobs))])
+        index = {f.key: i for i, f in enumerate(futures)}
+        for fut in as_completed(futures):
+            job = jobs[index[fut.key]]
+            try:
+                res = fut.result()
+            except Exception as e:  # noqa: BLE001 - a worker that died takes only its job down
+                res = _failed(job, e)
+            res["path"] = job.get("path")
+            results.append(res)
+            bar.step()
+    return results

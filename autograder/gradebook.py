@@ -1,0 +1,146 @@
+"""nbgrader's side: the assignment in the gradebook, and the one writer of grades into it.
+
+``prepare`` runs ``nbgrader generate_assignment`` in a private copy of the course (so the
+gradebook holds the source cells, their checksums and points, as stock nbgrader's does) and
+reads back the source and release notebooks the workers need. ``merge`` writes every graded
+submission into ``OUT/gradebook.db`` from this process alone: workers never open the
+database, so there is no SQLite lock to contend for, whatever the number of workers.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+from pathlib import Path
+
+import nbformat
+from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.apps import NbGraderAPI
+from nbgrader.coursedir import CourseDirectory
+
+from . import course
+from .plan import graded_cells_of
+
+log = logging.getLogger(__name__)
+
+
+def _log_to_file(logger: logging.Logger, path: Path) -> None:
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+    handler = logging.FileHandler(path, mode="w", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
+def release_history(root: Path, assignment: str, notebook: str) -> dict[str, list[str]]:
+    """grade_id -> the texts its test cell had in every committed release (git), normalized."""
+    from .assemble import _norm
+
+    rel = f"{course.RELEASE_DIR}/{assignment}/{notebook}.ipynb"
+    try:
+        commits = subprocess.run(["git", "-C", str(root), "log", "--format=%H", "--", rel], capture_output=True,
+                                 text=True, timeout=30).stdout.split()
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    out: dict[str, set[str]] = {}
+    for h in commits[:50]:
+        try:
+            text = subprocess.run(["git", "-C", str(root), "show", f"{h}:{rel}"], capture_output=True, text=True, timeout=30).stdout
+            nb = nbformat.reads(text, as_version=4)
+        except Exception:  # noqa: BLE001
+            continue
+        for c in nb.cells:
+            g = (c.metadata.get("nbgrader") or {}).get("grade_id")
+            if g and (c.metadata.get("nbgrader") or {}).get("grade"):
+                out.setdefault(g, set()).add(_norm(c.source))
+    return {g: sorted(v) for g, v in out.items()}
+
+
+def prepare(root: Path, private: Path, out: Path, only_assignments, submitted: Path, *, fresh: bool) -> dict:
+    known = course.assignments(root)
+    if only_assignments:
+        unknown = sorted(set(only_assignments) - set(known))
+        if unknown:
+            raise ValueError(f"unknown assignment(s) {', '.join(unknown)}; the course has {', '.join(known)}")
+        wanted = list(only_assignments)
+    else:
+        wanted = sorted({a.name for d in submitted.iterdir() if d.is_dir() for a in d.iterdir() if a.is_dir()} & set(known))
+    for a in wanted:
+        shutil.copytree(root / course.SOURCE_DIR / a, private / course.SOURCE_DIR / a)
+    db_path = out / "gradebook.db"
+    if fresh:
+        db_path.unlink(missing_ok=True)  # a full run builds the gradebook afresh: regrading is idempotent
+        shutil.rmtree(out / "feedback", ignore_errors=True)
+    config = course.nbgrader_config(private, db_path=db_path)
+    api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+    _log_to_file(api.log, out / "grading.log")
+    notebooks, cells_of = {}, {}
+    for a in wanted:
+        result = api.generate_assignment(a, force=True, create=True)
+        if not result["success"]:
+            raise RuntimeError(f"could not prepare assignment {a}: {result.get('error') or result.get('log')}")
+        notebooks[a] = {}
+        for name in course.notebook_names(a, root):
+            notebooks[a][name] = {
+                "source_json": (private / course.SOURCE_DIR / a / f"{name}.ipynb").read_text(encoding="utf-8"),
+                "release_json": (private / course.RELEASE_DIR / a / f"{name}.ipynb").read_text(encoding="utf-8"),
+                "history": release_history(root, a, name),
+            }
+        cells_of[a] = graded_cells_of(a, {n: v["source_json"] for n, v in notebooks[a].items()})
+    return {"known": known, "assignments": wanted, "notebooks": notebooks, "cells_of": cells_of,
+            "db_url": f"sqlite:///{db_path}"}
+
+
+def merge(report, prepared: dict, results: list[dict], statuses: dict, out: Path, *, partial: bool) -> list[dict]:
+    """Write results into the gradebook and feedback/; return the cells.csv rows of this run."""
+    from .plan import Problem
+
+    by_key = {(r["student"], r["assignment"]): r for r in results}
+    rows = []
+    with Gradebook(prepared["db_url"], course.COURSE_ID) as gb:
+        for student in report.students:
+            for a in report.assignments:
+                res = by_key.get((student, a))
+                if res is not None:
+                    gb.update_or_create_student(student)
+                    try:
+                        gb.remove_submission(a, student)  # regrading replaces, never duplicates
+                    except MissingEntry:
+                        pass
+                    gb.add_submission(a, student)
+                    if partial:
+                        shutil.rmtree(out / "feedback" / student / a, ignore_errors=True)
+                for cell in prepared["cells_of"][a]:
+                    key = (student, a, cell.notebook)
+                    st, score = statuses.get(key), 0.0
+                    nb_res = (res or {}).get("notebooks", {}).get(cell.notebook) if res else None
+                    if st is None:
+                        row = None
+                        if nb_res and nb_res.get("cells"):
+                            row = next((r for r in nb_res["cells"] if r["grade_id"] == cell.grade_id), None)
+                        if row is None:
+                            st = "error"
+                        else:
+                            st, score = row["status"], float(row["score"])
+                            try:
+                                g = gb.find_grade(cell.grade_id, cell.notebook, a, student)
+                                g.auto_score = score
+                                g.needs_manual_grade = False
+                            except MissingEntry:
+                                pass
+                    rows.append(dict(student_id=student, assignment=a, notebook=cell.notebook, grade_id=cell.grade_id,
+                                     score=score, max_score=cell.points, status=st))
+                if res is not None:
+                    gb.db.commit()
+                    for name, nb_res in res["notebooks"].items():
+                        if nb_res.get("problem"):
+                            report.problems.append(Problem(student, a, f"{res.get('path', student + '/' + a)}/{name}.ipynb", nb_res["problem"]))
+                        if nb_res.get("note"):
+                            report.notes.append(f"{student}/{a}/{name}.ipynb: {nb_res['note']}")
+                        if nb_res.get("feedback"):
+                            dest = out / "feedback" / student / a
+                            dest.mkdir(parents=True, exist_ok=True)
+                            (dest / f"{name}.html").write_text(nb_res["feedback"], encoding="utf-8")
+    return rows

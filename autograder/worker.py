@@ -1,0 +1,244 @@
+"""Grade one submission (one student, one assignment): the job a worker runs.
+
+A worker (a process of the local pool, or a Dask worker) holds a *slot* (sandbox.py) and one
+fork server (host.py) for its whole life. For each notebook of the submission it assembles the
+cells to run (assemble.py), copies the student's files into a scratch folder owned by the
+slot's user, has the fork server run the cells, re-decides every check out of the student's
+process (checks.py), and builds the feedback page. It returns plain data; the parent alone
+writes the gradebook and the CSVs, so parallel workers never contend for SQLite.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+
+from . import checks, feedback, sandbox
+from .assemble import assemble
+from .host import read_frame, write_frame
+from .scan import scan
+
+_LOCAL = threading.local()  # one slot and fork server per thread (Dask workers may run several)
+
+
+def _state() -> dict:
+    if not hasattr(_LOCAL, "state"):
+        _LOCAL.state = {}
+    return _LOCAL.state
+
+
+class KernelHost:
+    """A fork server subprocess and the frames to talk to it."""
+
+    def __init__(self):
+        env = dict(os.environ)
+        env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent) + os.pathsep + env.get("PYTHONPATH", "")
+        self.proc = subprocess.Popen([sys.executable, "-m", "autograder.host"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, env=env)
+        self.ready = False
+
+    def wait_ready(self) -> None:
+        """The server imports torch for a few seconds; the worker does its own imports meanwhile."""
+        if not self.ready:
+            ready = read_frame(self.proc.stdout)
+            if not ready or not ready.get("ready"):
+                raise RuntimeError("the fork server did not start")
+            self.ready = True
+
+    def run(self, req: dict) -> dict:
+        try:
+            self.wait_ready()
+            write_frame(self.proc.stdin, req)
+            reply = read_frame(self.proc.stdout)
+        except (BrokenPipeError, OSError):
+            reply = None
+        if reply is None:
+            self.close()
+            raise RuntimeError("the fork server died")
+        return reply
+
+    def close(self):
+        try:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=5)
+        except Exception:  # noqa: BLE001
+            self.proc.kill()
+
+
+def init_worker(start_host: bool = True) -> dict:
+    """Take a slot, its user and scratch folder, and start the fork server (once per process)."""
+    st = _state()
+    if st:
+        return st
+    slot, lock_fd = sandbox.acquire_slot()
+    ids = sandbox.ensure_user(slot)
+    # Root's, and only traversable by others: the slot's user owns each job folder in it, but cannot
+    # plant anything beside them (a symlink named like the next job's folder, say).
+    base = Path(f"/tmp/seqgrade-w{slot}")
+    shutil.rmtree(base, ignore_errors=True)
+    base.mkdir(mode=0o711)
+    base.chmod(0o711)
+    st.update(slot=slot, lock_fd=lock_fd, ids=ids, base=base, jobs=0)
+    if start_host:
+        st["host"] = KernelHost()
+    return st
+
+
+def _host() -> KernelHost:
+    st = init_worker()
+    if st.get("host") is None or st["host"].proc.poll() is not None:
+        st["host"] = KernelHost()
+    return st["host"]
+
+
+def _write_files(dest: Path, files: dict[str, bytes], ids) -> None:
+    dest.mkdir(mode=0o700)
+    for rel, data in files.items():
+        p = (dest / rel).resolve()
+        if dest.resolve() not in p.parents:
+            continue  # a path that climbs out of the submission
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+    if ids:
+        for root, dirs, names in os.walk(dest):
+            os.chown(root, *ids)
+            for n in names:
+                os.chown(os.path.join(root, n), *ids)
+
+
+def _graded_meta(cell) -> dict:
+    return dict(cell.metadata.get("nbgrader") or {})
+
+
+def grade_notebook(nb_job: dict, settings: dict, files: dict[str, bytes], name: str) -> dict:
+    """Grade one notebook; returns its cells' rows and its feedback page."""
+    st = init_worker()
+    source = nbformat.reads(nb_job["source_json"], as_version=4)
+    release = nbformat.reads(nb_job["release_json"], as_version=4)
+    graded = [(c.metadata["nbgrader"]["grade_id"], float(c.metadata["nbgrader"].get("points", 0)), c)
+              for c in source.cells if (c.metadata.get("nbgrader") or {}).get("grade")]
+    rel_by_id = {c.metadata["nbgrader"]["grade_id"]: c for c in release.cells if (c.metadata.get("nbgrader") or {}).get("grade_id")}
+    try:
+        student = nbformat.reads(nb_job["student_json"], as_version=4)
+    except Exception as e:  # noqa: BLE001 - the parent checks too; a race or a worker-only failure
+        return {"cells": [dict(grade_id=g, score=0.0, max_score=p, status="invalid", message=str(e)) for g, p, _ in graded],
+                "problem": f"not a valid notebook ({type(e).__name__}: {e})", "feedback": None}
+    history = {g: set(v) for g, v in (nb_job.get("history") or {}).items()}
+    plan = assemble(source, release, student, history)
+    flags = []
+    for rc in plan.cells:
+        if rc.kind in ("solution", "student"):
+            flags += scan(rc.source)
+
+    st["jobs"] += 1
+    job_dir = st["base"] / f"job{st['jobs']}"
+    shutil.rmtree(job_dir, ignore_errors=True)
+    _write_files(job_dir, files, st["ids"])
+    run_cells = [rc for rc in plan.cells if rc.kind != "markdown"]
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin", "HOME": str(job_dir), "TMPDIR": str(job_dir),
+           "MPLBACKEND": "Agg", "SEQLAB_QUICK": "1", "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1"}
+    req = {
+        "cells": [{"source": rc.source, "course": rc.kind == "course", "setup": rc.setup} for rc in run_cells],
+        "cwd": str(job_dir), "env": env, "slot": st["slot"],
+        "uid": st["ids"][0] if st["ids"] else None, "gid": st["ids"][1] if st["ids"] else None,
+        "hide": settings.get("hide", []), "cell_timeout": settings.get("cell_timeout", 120),
+        "total_timeout": settings.get("total_timeout", 1800), "mem_bytes": settings.get("mem_bytes", 2 << 30),
+        "max_pids": settings.get("max_pids", 256), "output_limit": settings.get("output_limit", 100_000),
+        "rlimits": {"RLIMIT_NPROC": settings.get("max_pids", 256), "RLIMIT_FSIZE": settings.get("max_file_bytes", 64 << 20),
+                    "RLIMIT_CORE": 0, "RLIMIT_NOFILE": 256} if st["ids"] else {"RLIMIT_CORE": 0, "RLIMIT_FSIZE": settings.get("max_file_bytes", 64 << 20)},
+    }
+    t0 = time.monotonic()
+    try:
+        reply = _host().run(req)
+    finally:
+        shutil.rmtree(job_dir, ignore_errors=True)
+    if "fatal" in reply:
+        return {"cells": [dict(grade_id=g, score=0.0, max_score=p, status="error", message=reply["fatal"]) for g, p, _ in graded],
+                "problem": f"could not be graded: {reply['fatal']}", "feedback": None}
+    results = reply["cells"]
+    by_gid = {rc.grade_id: k for k, rc in enumerate(run_cells) if rc.kind == "course" and rc.grade_id}
+
+    rows, fb_meta = [], {}
+    for gid, points, _ in graded:
+        k = by_gid.get(gid)
+        res = results[k] if k is not None else {"error": {"ename": "Missing", "evalue": "not run"}, "checks": []}
+        kernel_ok = res.get("error") is None
+        bad = [f"{c.get('name')}: {why}" for c in res.get("checks", []) if (why := checks.redecide(c))]
+        if kernel_ok and not bad:
+            status, score, message = "passed", points, ""
+        elif kernel_ok:
+            status, score, message = "tampered", 0.0, "the kernel reported a pass its own data contradicts: " + "; ".join(bad)[:500]
+        else:
+            status, score = "failed", 0.0
+            message = f"{res['error'].get('ename')}: {res['error'].get('evalue')}"[:500]
+        change = plan.test_cell_changes.get(gid)
+        if change == "edited":
+            status, message = "tampered", "the test cell was edited; it was graded as the course wrote it. " + message
+        elif change == "outdated" and status != "tampered":
+            status, message = "outdated", "the test cell is from another release; graded with the current tests. " + message
+        if flags and status != "tampered":
+            status, message = "tampered", "the code " + "; ".join(flags[:5]) + ". " + message
+        rows.append(dict(grade_id=gid, score=score, max_score=points, status=status, message=message.strip()))
+        fb_meta[gid] = score
+
+    # feedback: the run cells with their outputs; course cells show the release text
+    fb_cells = []
+    run_index = {id(rc): k for k, rc in enumerate(run_cells)}
+    for rc in plan.cells:
+        if rc.kind == "markdown":
+            fb_cells.append({"cell_type": "markdown", "source": rc.source})
+            continue
+        res = results[run_index[id(rc)]]
+        outputs = list(res.get("outputs") or [])
+        meta = None
+        src = rc.source
+        if rc.kind == "course" and rc.grade_id:
+            rel = rel_by_id.get(rc.grade_id)
+            src = rel.source if rel is not None else ""
+            meta = _graded_meta(rel) if rel is not None else None
+            if meta is not None and rc.grade_id in fb_meta:
+                meta["score"] = fb_meta[rc.grade_id]
+        elif rc.kind == "solution" and rc.grade_id:
+            meta = {"solution": True, "grade": False, "locked": False, "grade_id": rc.grade_id, "comment": None}
+        err = res.get("error")
+        if err:
+            is_test = bool(meta and meta.get("grade"))
+            tb = [f"{err.get('ename')}: {err.get('evalue')}"] if is_test else list(err.get("traceback") or [])
+            outputs.append({"output_type": "error", "ename": err.get("ename", ""), "evalue": err.get("evalue", ""), "traceback": tb})
+        fb_cells.append({"cell_type": "code", "source": src, "outputs": outputs, "nbgrader": meta})
+    try:
+        html = feedback.build(name, fb_cells, sum(r["score"] for r in rows), sum(r["max_score"] for r in rows))
+    except Exception as e:  # noqa: BLE001 - a page that cannot be rendered must not cost the grade
+        html = None
+        rows_problem = f"feedback could not be rendered: {type(e).__name__}: {e}"
+    else:
+        rows_problem = None
+    return {"cells": rows, "feedback": html, "problem": None, "note": rows_problem, "flags": flags,
+            "wall": time.monotonic() - t0, "deaths": reply.get("deaths", 0)}
+
+
+def grade_job(job: dict) -> dict:
+    """One student's one assignment: every notebook, each in its own kernel."""
+    t0 = time.monotonic()
+    out = {"student": job["student"], "assignment": job["assignment"], "notebooks": {}}
+    for name, nb_job in job["notebooks"].items():
+        try:
+            out["notebooks"][name] = grade_notebook(nb_job, job["settings"], job["files"], name)
+        except Exception as e:  # noqa: BLE001 - one broken submission never stops the batch
+            out["notebooks"][name] = {"cells": None, "feedback": None, "problem": f"could not be graded: {type(e).__name__}: {e}"}
+    out["seconds"] = time.monotonic() - t0
+    return out
+
+
+def warm() -> int:
+    """Pool initializer / Dask warm-up: take a slot, start the fork server, compile the page template."""
+    st = init_worker()
+    feedback.build("warm-up", [{"cell_type": "code", "source": "1", "outputs": [], "nbgrader": None}], 0, 0)
+    st["host"].wait_ready()
+    return st["slot"]
