@@ -17,19 +17,9 @@ def run_on_cluster(jobs: list[dict], address: str, bar) -> list[dict]:
     except ImportError as e:  # pragma: no cover - the optional extra is missing
         raise ValueError("--cluster needs dask.distributed: pip install dask distributed (see requirements.txt)") from e
     from . import jobs as job_functions
-    from .runner import _failed
+    from .runner import gather
 
-    results = []
     with Client(address, timeout="30s") as client:
         futures = client.map(job_functions.grade_job, jobs, pure=False, key=[f"grade-{i}" for i in range(len(jobs))])
         index = {f.key: i for i, f in enumerate(futures)}
-        for fut in as_completed(futures):
-            job = jobs[index[fut.key]]
-            try:
-                res = fut.result()
-            except Exception as e:  # noqa: BLE001 - a worker that died takes only its job down
-                res = _failed(job, e)
-            res["path"] = job.get("path")
-            results.append(res)
-            bar.step()
-    return results
+        return gather(as_completed(futures), lambda fut: jobs[index[fut.key]], bar)

@@ -74,18 +74,8 @@ class Workers:
     def run(self, jobs: list[dict], bar: Progress) -> list[dict]:
         from . import jobs as job_functions
 
-        results = []
         futures = {self.pool.submit(job_functions.grade_job, job): job for job in jobs}
-        for fut in as_completed(futures):
-            job = futures[fut]
-            try:
-                res = fut.result()
-            except Exception as e:  # noqa: BLE001 - a worker that died takes only its job down
-                res = _failed(job, e)
-            res["path"] = job.get("path")
-            results.append(res)
-            bar.step()
-        return results
+        return gather(as_completed(futures), futures.__getitem__, bar)
 
     def close(self) -> None:
         # All results are in: stop the workers now rather than wait for their interpreters to wind
@@ -121,3 +111,18 @@ def run_jobs(jobs: list[dict], *, workers: int | None = None, cluster: str | Non
     finally:
         if own:
             pool.close()
+
+
+def gather(completed, job_of, bar: Progress) -> list[dict]:
+    """Results of finished futures (a local pool's or Dask's), in the order they complete."""
+    results = []
+    for fut in completed:
+        job = job_of(fut)
+        try:
+            res = fut.result()
+        except Exception as e:  # noqa: BLE001 - a worker that died takes only its job down
+            res = _failed(job, e)
+        res["path"] = job.get("path")
+        results.append(res)
+        bar.step()
+    return results
