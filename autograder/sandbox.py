@@ -188,36 +188,47 @@ def blocked_ancestor(path: str) -> str | None:
 
 
 def _expose_python(hide: list[str]) -> list[str]:
-    """Python itself may live where the slot's user cannot go (pyenv under /root, mode 0700).
-    In the kernel's own mount namespace, cover that ancestor with an empty tmpfs and bind only
-    the interpreter's prefix back into it: the stdlib imports, nothing else there is visible."""
+    """What a kernel imports may live where the slot's user cannot go: Python under pyenv in
+    /root (mode 0700), or the virtual environment and ``seqlab`` of a course checked out in a
+    private folder (``mktemp -d`` is mode 0700). In the kernel's own mount namespace, cover each
+    such ancestor with an empty tmpfs and bind back only those folders: the interpreter's
+    prefix, the virtual environment and the helper package. Nothing else there is visible."""
     import sys
 
+    import seqlab
+
+    wanted = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix),
+              os.path.dirname(os.path.realpath(seqlab.__file__))}
+    by_ancestor: dict[str, list[str]] = {}
+    for path in sorted(wanted):
+        anc = blocked_ancestor(path)
+        if anc is not None and not any(path.startswith(q + "/") for q in by_ancestor.get(anc, [])):
+            by_ancestor.setdefault(anc, []).append(path)
     libc = _libc()
     skipped = []
-    done = set()
-    for prefix in {os.path.realpath(sys.base_prefix)}:
-        anc = blocked_ancestor(prefix)
-        if anc is None or anc in done:
-            continue
-        done.add(anc)
-        stage = STAGE / str(os.getpid())
-        stage.mkdir(parents=True, exist_ok=True)
-        if libc.mount(prefix.encode(), str(stage).encode(), None, 4096 | MS_REC, None) != 0:  # MS_BIND
-            skipped.append(f"expose {prefix}")
-            continue
+    for anc, paths in by_ancestor.items():
+        staged = []
+        for i, path in enumerate(paths):
+            stage = STAGE / f"{os.getpid()}-{len(staged)}-{i}"
+            stage.mkdir(parents=True, exist_ok=True)
+            if libc.mount(path.encode(), str(stage).encode(), None, 4096 | MS_REC, None) != 0:  # MS_BIND
+                skipped.append(f"expose {path}")
+                continue
+            staged.append((path, stage))
         if libc.mount(b"tmpfs", anc.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, b"size=64k,mode=755") != 0:
-            skipped.append(f"expose {prefix}")
-            continue
-        os.makedirs(prefix, mode=0o755, exist_ok=True)
-        if libc.mount(str(stage).encode(), prefix.encode(), None, 4096 | MS_REC, None) != 0:
-            skipped.append(f"expose {prefix}")
+            skipped += [f"expose {path}" for path, _ in staged]
+            staged = []
+        for path, stage in staged:
+            os.makedirs(path, mode=0o755, exist_ok=True)
+            if libc.mount(str(stage).encode(), path.encode(), None, 4096 | MS_REC, None) != 0:
+                skipped.append(f"expose {path}")
         libc.mount(b"none", anc.encode(), None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, None)
-        libc.umount2(str(stage).encode(), 2)  # MNT_DETACH
-        try:
-            stage.rmdir()
-        except OSError:
-            pass
+        for _, stage in staged:
+            libc.umount2(str(stage).encode(), 2)  # MNT_DETACH
+            try:
+                stage.rmdir()
+            except OSError:
+                pass
     return skipped
 
 
