@@ -1,4 +1,5 @@
 """No solution code or hidden test in anything published: the release, the site, the helper package."""
+import re
 from pathlib import Path
 
 import pytest
@@ -6,6 +7,7 @@ import pytest
 from tests.harness import ROOT
 from tests.leaks import find_leaks, secret_lines
 
+MARKERS = re.compile(r"BEGIN (SOLUTION|HIDDEN TESTS)|END (SOLUTION|HIDDEN TESTS)")
 TEXT_SUFFIXES = {".ipynb", ".html", ".js", ".txt", ".json", ".md", ".py", ".css", ".svg"}
 # Third-party files we vendor verbatim: they cannot contain course solutions.
 VENDORED = ("_static/mathjax", "_static/widgets", "_static/vendor", "_sphinx_design_static", "_static/scripts")
@@ -42,3 +44,11 @@ def test_built_site_leaks_nothing():
     if not (site / "index.html").exists():
         pytest.skip("no built site (run `make book`); the site tests build it")
     assert not find_leaks(_files(site))
+
+
+def test_built_site_has_no_nbgrader_markers():
+    site = ROOT / "_build" / "html"
+    if not (site / "index.html").exists():
+        pytest.skip("no built site (run `make book`); the site tests build it")
+    marked = [str(p) for p in _files(site) if MARKERS.search(p.read_text(errors="ignore"))]
+    assert not marked, f"solution or hidden-test markers in the built site: {marked}"
