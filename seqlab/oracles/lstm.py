@@ -19,7 +19,7 @@ import itertools
 import numpy as np
 import torch
 
-from ._torch import n, t
+from ._torch import load_course_weights, n, t
 
 #: LSTM gate names in PyTorch's block order, and GRU block names.
 LSTM_GATES = ("i", "f", "g", "o")
@@ -30,13 +30,9 @@ SATURATE = 1e4
 
 # --------------------------------------------------------------------------- loading weights
 def load_lstm_weights(lstm: torch.nn.Module, W_x, W_h, b) -> torch.nn.Module:
-    """Copy course-layout weights into an ``nn.LSTM`` (layer 0) or ``nn.LSTMCell``; returns it."""
-    suffix = "_l0" if isinstance(lstm, torch.nn.LSTM) else ""
-    with torch.no_grad():
-        for name, value in [("weight_ih", W_x.T), ("weight_hh", W_h.T), ("bias_ih", b)]:
-            getattr(lstm, name + suffix).copy_(torch.as_tensor(value))
-        getattr(lstm, "bias_hh" + suffix).zero_()
-    return lstm
+    """Copy course-layout weights (gate blocks i, f, g, o) into an ``nn.LSTM`` (layer 0) or
+    ``nn.LSTMCell``; returns it."""
+    return load_course_weights(lstm, W_x, W_h, b)
 
 
 def torch_lstm(W_x, W_h, b, dtype=torch.float64) -> torch.nn.LSTM:

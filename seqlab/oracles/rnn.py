@@ -7,17 +7,12 @@ biases whose sum is ``b_h`` (we put ``b_h`` in ``bias_ih`` and zeros in ``bias_h
 import numpy as np
 import torch
 
-from ._torch import n, t
+from ._torch import load_course_weights, n, t
 
 
 def load_rnn_weights(rnn: torch.nn.Module, W_xh, W_hh, b_h) -> torch.nn.Module:
     """Copy course-layout weights into an ``nn.RNN`` (layer 0) or ``nn.RNNCell``; returns it."""
-    suffix = "_l0" if isinstance(rnn, torch.nn.RNN) else ""
-    with torch.no_grad():
-        for name, value in [("weight_ih", W_xh.T), ("weight_hh", W_hh.T), ("bias_ih", b_h)]:
-            getattr(rnn, name + suffix).copy_(torch.as_tensor(value))
-        getattr(rnn, "bias_hh" + suffix).zero_()
-    return rnn
+    return load_course_weights(rnn, W_xh, W_hh, b_h)
 
 
 def torch_rnn(W_xh, W_hh, b_h, dtype=torch.float64) -> torch.nn.RNN:
