@@ -76,7 +76,7 @@ def nbgrader_config(root: Path, db_path: Path | None = None) -> Config:
     # The course does not use nbgrader's exchange; quiet its start-up check.
     (root / "_build" / "nbgrader" / "exchange").mkdir(parents=True, exist_ok=True)
     c.Exchange.root = str(root / "_build" / "nbgrader" / "exchange")
-    c.Application.log_level = "WARNING"
+    c.Application.log_level = "WARN"  # the spelling every nbgrader app accepts (FormgradeExtension rejects "WARNING")
     return c
 
 

@@ -7,4 +7,4 @@
 - ``seqlab.runtime``: device choice, seeding, quick mode for long experiments
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
