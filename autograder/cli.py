@@ -2,7 +2,11 @@
 
     python -m autograder release                      # regenerate notebooks/ from solutions/
     python -m autograder grade SUBMITTED --out OUT    # grade a class; CSVs and feedback in OUT
-        [--roster F] [--assignment A] [--workers N] [--only STUDENT] [--cluster tcp://HOST:8786]
+        [--roster F] [--assignment A] [--workers N] [--only STUDENT] [--force] [--cluster tcp://HOST:8786]
+
+A rerun into the same OUT grades only the submissions that are new or changed (the student's
+files, the assignment or the grader) and reuses everyone else's stored results; Ctrl-C stops a
+run cleanly (exit status 130) and the same command picks up where it stopped.
 """
 from __future__ import annotations
 
@@ -23,7 +27,15 @@ def _release(args) -> int:
 
 
 def _grade(args) -> int:
-    from .grade import grade, summary_lines
+    try:
+        return _grade_or_interrupt(args)
+    except KeyboardInterrupt:  # before grading started (imports); grade() handles its own
+        print("interrupted before any submission was graded; run the same command again to grade", file=sys.stderr)
+        return 130
+
+
+def _grade_or_interrupt(args) -> int:
+    from .grade import Interrupted, grade, summary_lines
 
     settings = {}
     if args.cell_timeout:
@@ -33,7 +45,10 @@ def _grade(args) -> int:
     try:
         report = grade(args.submitted, args.out, roster=args.roster, only_assignments=args.assignment or None,
                        only_students=args.only or None, workers=args.workers, cluster=args.cluster,
-                       settings=settings, progress=not args.no_progress)
+                       settings=settings, progress=not args.no_progress, force=args.force)
+    except Interrupted as e:
+        print(e, file=sys.stderr)
+        return 130
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -41,6 +56,8 @@ def _grade(args) -> int:
         print(f"problem: {problem}", file=sys.stderr)
     for note in report.notes:
         print(f"note: {note}", file=sys.stderr)
+    print(f"{report.graded + report.reused} submissions: {report.graded} graded, "
+          f"{report.reused} unchanged since the last run and reused" + (" (--force regrades them)" if report.reused else ""))
     for line in summary_lines(report):
         print(line)
     print(f"wrote {args.out / 'grades.csv'}, {args.out / 'cells.csv'}, {args.out / 'summary.csv'} and {args.out / 'feedback'}/")
@@ -67,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=None, help="parallel workers (default: the number of cores)")
     p.add_argument("--only", action="append", metavar="STUDENT",
                    help="regrade only this student (repeatable); everyone else's rows, feedback and gradebook entries stay")
+    p.add_argument("--force", action="store_true",
+                   help="regrade every submission, also those unchanged since the last run into OUT (default: reuse their results)")
     p.add_argument("--cluster", metavar="tcp://HOST:PORT", help="run the jobs on this Dask scheduler (needs dask.distributed)")
     p.add_argument("--cell-timeout", type=float, help=f"seconds a cell may run (default {course.CELL_TIMEOUT})")
     p.add_argument("--memory-mb", type=int, help=f"memory cap per submission (default {course.SANDBOX['mem_bytes'] >> 20})")

@@ -7,11 +7,13 @@ files and the course's notebooks as data, so a remote worker needs only this pac
 environment, not the course folder. Results come back to this process, which alone writes
 the gradebook and the CSVs. Start workers with one thread each for the same isolation per
 core as the local pool: ``dask worker tcp://scheduler:8786 --nthreads 1 --nworkers N``.
+On Ctrl-C the jobs not yet finished are cancelled; a job already running on a Dask worker runs
+to its end there (Dask does not stop a running task) and its result is dropped.
 """
 from __future__ import annotations
 
 
-def run_on_cluster(jobs: list[dict], address: str, bar) -> list[dict]:
+def run_on_cluster(jobs: list[dict], address: str, bar, on_result=None) -> list[dict]:
     try:
         from distributed import Client, as_completed
     except ImportError as e:  # pragma: no cover - the optional extra is missing
@@ -22,4 +24,8 @@ def run_on_cluster(jobs: list[dict], address: str, bar) -> list[dict]:
     with Client(address, timeout="30s") as client:
         futures = client.map(job_functions.grade_job, jobs, pure=False, key=[f"grade-{i}" for i in range(len(jobs))])
         index = {f.key: i for i, f in enumerate(futures)}
-        return gather(as_completed(futures), lambda fut: jobs[index[fut.key]], bar)
+        try:
+            return gather(as_completed(futures), lambda fut: jobs[index[fut.key]], bar, on_result)
+        except KeyboardInterrupt:
+            client.cancel(futures)
+            raise

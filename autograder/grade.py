@@ -10,6 +10,7 @@ Layout written under ``OUT``:
 - ``feedback/<student_id>/<assignment_id>/<notebook>.html`` (no hidden test source)
 - ``gradebook.db`` nbgrader's SQLite gradebook (written by this process only)
 - ``grading.log``  what nbgrader said while preparing the assignments
+- ``.cache/<student_id>/<assignment_id>.json`` each submission's result and its fingerprint (plan.py)
 
 Cell statuses: ``passed``, ``failed``; ``tampered`` (a test cell was edited, the kernel's pass
 was contradicted by its own data, or the code reaches for the tools of tampering; the score is
@@ -17,23 +18,79 @@ still what the code earned with the course's tests), ``outdated`` (a test cell f
 release; graded with the current tests); and, with zero points, ``missing``, ``invalid``,
 ``not-in-roster``, ``error`` for what could not be graded.
 
-The pipeline: plan (plan.py: which submissions, checked before anything runs) -> run the jobs
-on workers (local pool or Dask; worker.py) -> merge into the one gradebook and the CSVs here.
+The pipeline: plan (plan.py: which submissions, checked before anything runs) -> reuse the
+stored result of every submission whose fingerprint is unchanged, run the other jobs on workers
+(local pool or Dask; worker.py), storing each result as it arrives -> merge all of them into
+the one gradebook and the CSVs. Everything of OUT is built in a staging folder inside OUT and
+moved into place by renames at the very end, so a run that stops early (Ctrl-C, a crash)
+leaves the previous complete files as they were, plus the results it stored.
+
+Ctrl-C stops a run cleanly: the workers, fork servers and kernels are killed, the staging
+folder goes, and ``grade`` raises ``Interrupted`` (the CLI prints its one line, exit status 130).
+The next run picks up where this one stopped.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import shutil
+import signal
 import tempfile
 import time
 import warnings
 from pathlib import Path
 
 from . import course
-from .plan import CELLS_COLUMNS, GRADES_COLUMNS, Problem, Report, graded_cells_of, plan_jobs, read_roster  # noqa: F401
+from .plan import (CELLS_COLUMNS, GRADES_COLUMNS, Problem, Report, ResultStore, fingerprint,  # noqa: F401
+                   grader_digest, graded_cells_of, plan_jobs, read_roster)
 from .results import merge_rows, summary_lines, write_csv, write_summary  # noqa: F401
 
 log = logging.getLogger(__name__)
+
+#: Where the per-submission results live, inside OUT.
+CACHE_DIR = ".cache"
+#: The files of OUT that a run replaces as a whole (feedback/ is moved separately).
+FINAL_FILES = ("gradebook.db", "grading.log", "cells.csv", "grades.csv", "summary.csv")
+
+
+class Interrupted(Exception):
+    """The run was stopped by Ctrl-C; ``kept`` of ``total`` submissions have stored results
+    (``total`` is None when it stopped before the submissions were planned)."""
+
+    def __init__(self, kept: int, total: int | None):
+        super().__init__(kept, total)
+        self.kept, self.total = kept, total
+
+    def __str__(self) -> str:
+        if self.total is None:
+            return "interrupted before any submission was graded; run the same command again to grade"
+        return f"interrupted: {self.kept} of {self.total} submissions graded and kept; run the same command again to finish"
+
+
+class _CtrlC:
+    """This run's SIGINT handler. It raises KeyboardInterrupt as Python's own does, and also
+    remembers that a Ctrl-C came: nbgrader catches everything (KeyboardInterrupt included) while
+    it prepares an assignment and turns it into a failure, which must still end as an interrupt.
+    ``held()`` holds a Ctrl-C back until a block that must not stop halfway is done."""
+
+    def __init__(self):
+        self.seen, self._holding = False, False
+
+    def __call__(self, signum, frame):
+        self.seen = True
+        if not self._holding:
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def held(self):
+        before, self._holding = self.seen, True
+        try:
+            yield
+        finally:
+            self._holding = False
+            if self.seen and not before:
+                raise KeyboardInterrupt
 
 
 def grade(
@@ -47,47 +104,105 @@ def grade(
     cluster: str | None = None,
     settings: dict | None = None,
     progress: bool = True,
+    force: bool = False,
     root: Path = course.ROOT,
 ) -> Report:
-    """Grade every submission under ``submitted`` (or only ``only_students``); write results under ``out``."""
-    from . import runner
+    """Grade every submission under ``submitted`` (or only ``only_students``); write results under ``out``.
 
+    Submissions whose fingerprint matches a result stored in ``out`` by an earlier run are not
+    graded again (``force=True`` grades everything). Raises ``Interrupted`` on Ctrl-C.
+    """
     warnings.filterwarnings("ignore", module="nbgrader")
     submitted, out = Path(submitted).resolve(), Path(out).resolve()
     if not submitted.is_dir():
         raise FileNotFoundError(f"no such folder of submissions: {submitted}")
     out.mkdir(parents=True, exist_ok=True)
     out.chmod(0o700)  # grades are private; student code never sees this folder anyway
+    store = ResultStore(out / CACHE_DIR)
+    counts = {"total": None, "reused": 0}
+    ctrl_c = _CtrlC()
+    try:
+        previous = signal.signal(signal.SIGINT, ctrl_c)
+    except ValueError:  # not the main thread (grade() called from a thread): Python's default stays
+        previous = None
+    try:
+        return _grade(submitted, out, store, counts, ctrl_c, roster=roster, only_assignments=only_assignments,
+                      only_students=only_students, workers=workers, cluster=cluster, settings=settings,
+                      progress=progress, force=force, root=root)
+    except BaseException as e:
+        if isinstance(e, KeyboardInterrupt) or ctrl_c.seen:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # caught once; the caller reports and exits
+            previous = None
+            raise Interrupted(counts["reused"] + store.saved, counts["total"]) from None
+        raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _grade(submitted: Path, out: Path, store: ResultStore, counts: dict, ctrl_c: _CtrlC, *, roster, only_assignments,
+           only_students, workers, cluster, settings, progress, force, root) -> Report:
+    from . import runner
+
     partial = bool(only_students)
-    private = Path(tempfile.mkdtemp(prefix="seqgrade-course-"))  # mode 0700
-    students = [p for p in submitted.iterdir() if p.is_dir() and not p.name.startswith(".")]
-    expected = len(only_students) if partial else sum(1 for s in students for a in s.iterdir() if a.is_dir())
     t0 = time.perf_counter()
     timings = {}
 
     def lap(name):
         timings[name] = time.perf_counter() - t0 - sum(timings.values())
 
-    pool = runner.start(workers, expected, cluster)  # the workers import torch while nbgrader prepares
-    from . import gradebook
-
+    for stale in out.glob(".staging-*"):  # left by a run that was killed outright (two runs must not share an OUT)
+        shutil.rmtree(stale, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(dir=out, prefix=".staging-"))
+    private = Path(tempfile.mkdtemp(prefix="seqgrade-course-"))  # mode 0700
+    pool = None
     try:
-        prepared = gradebook.prepare(root, private, out, only_assignments, submitted, fresh=not partial)
+        if partial and (out / "gradebook.db").exists():
+            shutil.copy2(out / "gradebook.db", staging / "gradebook.db")  # updated there, moved back at the end
+        folders = [(s.name, a.name) for s in submitted.iterdir() if s.is_dir() and not s.name.startswith(".")
+                   for a in s.iterdir() if a.is_dir()]
+        if partial:
+            folders = [f for f in folders if f[0] in only_students]
+        # Start the workers now, so that they import torch while nbgrader prepares, unless this
+        # looks like a rerun with every submission stored (then likely none needs a worker).
+        if force or not all(store.has(s, a) for s, a in folders):
+            pool = runner.start(workers, len(folders), cluster)
+        from . import gradebook
+
+        prepared = gradebook.prepare(root, private, staging, only_assignments, submitted, fresh=not partial)
         lap("prepare (nbgrader generate_assignment, release history)")
         report, jobs, statuses = plan_jobs(submitted, out, prepared, roster=roster, only_students=only_students,
                                            settings=course.sandbox_settings(root, submitted, out, private, settings))
+        grader = grader_digest(root)
+        todo, reused = [], []
+        for job in jobs:
+            job["fingerprint"] = fingerprint(job, grader)
+            stored = None if force else store.load(job)
+            if stored is None:
+                todo.append(job)
+            else:
+                reused.append(stored)
+        counts["total"], counts["reused"] = len(jobs), len(reused)
         lap("plan")
-        results = runner.run_jobs(jobs, workers=workers, cluster=cluster, progress=progress, pool=pool)
-        lap(f"grade {len(jobs)} submissions")
-        rows = gradebook.merge(report, prepared, results, statuses, out, partial=partial)
+        if todo and pool is None:
+            pool = runner.start(workers, len(todo), cluster)
+        results = runner.run_jobs(todo, workers=workers, cluster=cluster, progress=progress, pool=pool,
+                                  on_result=store.save)
+        lap(f"grade {len(todo)} submissions")
+        report.graded, report.reused = len(results), len(reused)
+        rows = gradebook.merge(report, prepared, reused + results, statuses, staging, partial=partial)
         lap("gradebook and feedback files")
+        merge_rows(report, rows, out, partial=partial, dest=staging)
+        write_summary(report, staging / "summary.csv")
+        lap("CSVs")
+        with ctrl_c.held():
+            _publish(staging, out, partial=partial, touched=[(r["student"], r["assignment"]) for r in reused + results])
     finally:
-        if pool is not None:
-            pool.close()
-        shutil.rmtree(private, ignore_errors=True)
-    merge_rows(report, rows, out, partial=partial)
-    write_summary(report, out / "summary.csv")
-    lap("CSVs")
+        with ctrl_c.held():
+            if pool is not None:
+                pool.close()
+            shutil.rmtree(private, ignore_errors=True)
+            shutil.rmtree(staging, ignore_errors=True)
     report.timings = timings
     busy = [r.get("seconds", 0.0) for r in results]
     if busy:
@@ -95,3 +210,27 @@ def grade(
     for k, v in timings.items():
         log.info("%s: %.2f s", k, v)
     return report
+
+
+def _publish(staging: Path, out: Path, *, partial: bool, touched: list[tuple[str, str]]) -> None:
+    """Move this run's files from ``staging`` into ``out``, each by one rename.
+
+    A full run replaces ``feedback/`` as a whole; a partial run (``--only``) replaces the folders
+    of the submissions it ``touched`` and leaves everyone else's pages as they were. The CSVs go last.
+    """
+    new_fb, out_fb = staging / "feedback", out / "feedback"
+    if partial:
+        for student, a in touched:
+            dest = out_fb / student / a
+            shutil.rmtree(dest, ignore_errors=True)
+            if (new_fb / student / a).is_dir():
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(new_fb / student / a, dest)
+    else:
+        if out_fb.exists():
+            os.replace(out_fb, staging / "feedback.old")  # removed with the staging folder
+        if new_fb.is_dir():
+            os.replace(new_fb, out_fb)
+    for name in FINAL_FILES:
+        if (staging / name).exists():
+            os.replace(staging / name, out / name)

@@ -35,8 +35,13 @@ def read_csv(path: Path) -> list[dict]:
     return rows
 
 
-def merge_rows(report, cell_rows: list[dict], out: Path, *, partial: bool) -> None:
-    """Fill report.cells / report.grades (this run's rows) and write the CSVs (merged when partial)."""
+def merge_rows(report, cell_rows: list[dict], out: Path, *, partial: bool, dest: Path | None = None) -> None:
+    """Fill report.cells / report.grades (this run's rows) and write the CSVs (merged when partial).
+
+    ``out`` holds the CSVs of earlier runs (read when partial); the new ones go to ``dest``
+    (default ``out``; grade.py writes them into its staging folder and moves them at the end).
+    """
+    dest = dest or out
     report.cells = cell_rows
     grades = {}
     for r in cell_rows:
@@ -57,8 +62,8 @@ def merge_rows(report, cell_rows: list[dict], out: Path, *, partial: bool) -> No
         all_grades.sort(key=lambda r: (r["student_id"], r["assignment"]))
         report.all_cells, report.all_grades = all_cells, all_grades
     report.all_cells, report.all_grades = all_cells, all_grades
-    write_csv(out / "grades.csv", GRADES_COLUMNS, all_grades)
-    write_csv(out / "cells.csv", CELLS_COLUMNS, all_cells)
+    write_csv(dest / "grades.csv", GRADES_COLUMNS, all_grades)
+    write_csv(dest / "cells.csv", CELLS_COLUMNS, all_cells)
 
 
 def _summary(report) -> list[dict]:

@@ -2,12 +2,19 @@
 
 Each local worker is a spawned process that holds a slot and a fork server for its life
 (worker.py); jobs go to whichever worker is free. Results come back as plain data, in any
-order; the progress bar (graded / total, ETA) goes to stderr.
+order; each is handed to ``on_result`` as it arrives (grade.py stores it, so an interrupted run
+keeps what it finished); the progress bar (graded / total, ETA) goes to stderr.
+
+Ctrl-C: the local workers run in their own process group (jobs.pool_init), so a Ctrl-C at the
+terminal reaches only the CLI process. It raises KeyboardInterrupt there; ``Workers.close``
+then kills every worker with its fork server and kernels, and the caller reports.
 """
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import signal
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -23,6 +30,7 @@ class Progress:
         self.enabled = enabled and total > 0
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
         self.last = 0.0
+        self.open_line = False  # a redrawn line without its newline yet (terminal only)
 
     def line(self) -> str:
         elapsed = time.monotonic() - self.t0
@@ -38,12 +46,20 @@ class Progress:
             return
         now = time.monotonic()
         if self.tty:
+            self.open_line = self.done != self.total
             self.stream.write("\r" + self.line() + ("\n" if self.done == self.total else ""))
             self.stream.flush()
         elif self.done == self.total or now - self.last >= 5:
             self.stream.write(self.line() + "\n")
             self.stream.flush()
             self.last = now
+
+    def close(self) -> None:
+        """End a bar left half-drawn (the run was interrupted), so the next message starts a line."""
+        if self.open_line:
+            self.stream.write("\n")
+            self.stream.flush()
+            self.open_line = False
 
 
 def default_workers() -> int:
@@ -59,6 +75,54 @@ def _failed(job: dict, e: BaseException) -> dict:
                           for n in job["notebooks"]}}
 
 
+@contextlib.contextmanager
+def _sigint_blocked():
+    """Block SIGINT in this thread while it spawns workers: a spawned process inherits the mask
+    through exec, so a Ctrl-C in the second before its initializer moves it out of the terminal's
+    process group stays pending instead of raising a KeyboardInterrupt traceback in it. Here, a
+    pending Ctrl-C is delivered as soon as the block ends."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def kill_tree(pids: list[int]) -> None:
+    """SIGKILL these processes and every descendant: fork servers, kernels and what they started.
+
+    The tree is frozen first (SIGSTOP), so that nothing forks a child between the listing and
+    the kill. Kernels live in sessions of their own and may run as a slot's user, whose every
+    process is killed too (a daemon a student left behind has been re-parented away from the tree).
+    """
+    import psutil
+
+    from .sandbox import kill_user_processes
+
+    procs: dict[int, psutil.Process] = {}
+    for _ in range(3):  # freeze, list again: what forked in between is caught the next time round
+        for pid in pids:
+            try:
+                root = psutil.Process(pid)
+                family = [root] + root.children(recursive=True)
+            except psutil.Error:
+                continue
+            for p in family:
+                if p.pid not in procs:
+                    procs[p.pid] = p
+                    with contextlib.suppress(psutil.Error):
+                        p.suspend()
+    uids = set()
+    for p in procs.values():
+        with contextlib.suppress(psutil.Error):
+            uids.add(p.uids().real)
+        with contextlib.suppress(psutil.Error):
+            p.kill()
+    for uid in uids - {0, os.getuid()}:
+        kill_user_processes(uid)
+    psutil.wait_procs(list(procs.values()), timeout=5)
+
+
 class Workers:
     """The local pool, started before the assignment is prepared so that its fork servers import
     torch while nbgrader builds the gradebook (the two overlap on a 2-core machine)."""
@@ -67,26 +131,25 @@ class Workers:
         from . import jobs
 
         self.n = max(1, n)
-        self.pool = ProcessPoolExecutor(max_workers=self.n, mp_context=multiprocessing.get_context("spawn"),
-                                        initializer=jobs.warm)
-        self._warming = [self.pool.submit(os.getpid) for _ in range(self.n)]  # spawn them all now
+        with _sigint_blocked():
+            self.pool = ProcessPoolExecutor(max_workers=self.n, mp_context=multiprocessing.get_context("spawn"),
+                                            initializer=jobs.pool_init)
+            self._warming = [self.pool.submit(os.getpid) for _ in range(self.n)]  # spawn them all now
 
-    def run(self, jobs: list[dict], bar: Progress) -> list[dict]:
+    def run(self, jobs: list[dict], bar: Progress, on_result=None) -> list[dict]:
         from . import jobs as job_functions
 
-        futures = {self.pool.submit(job_functions.grade_job, job): job for job in jobs}
-        return gather(as_completed(futures), futures.__getitem__, bar)
+        with _sigint_blocked():  # a submit may spawn a worker
+            futures = {self.pool.submit(job_functions.grade_job, job): job for job in jobs}
+        return gather(as_completed(futures), futures.__getitem__, bar, on_result)
 
     def close(self) -> None:
-        # All results are in: stop the workers now rather than wait for their interpreters to wind
-        # down (their fork servers see EOF and exit; their slots' locks go with them).
+        """Stop the workers now, at the end of a run or on Ctrl-C: kill each worker with its fork
+        server and kernels rather than wait for interpreters to wind down (their slots' locks go
+        with them), then let the pool's own thread see them gone."""
         procs = list((getattr(self.pool, "_processes", None) or {}).values())
+        kill_tree([p.pid for p in procs if p.pid])
         self.pool.shutdown(wait=False, cancel_futures=True)
-        for p in procs:
-            try:
-                p.kill()
-            except Exception:  # noqa: BLE001
-                pass
 
 
 def start(workers: int | None, expected_jobs: int, cluster: str | None):
@@ -96,24 +159,29 @@ def start(workers: int | None, expected_jobs: int, cluster: str | None):
 
 
 def run_jobs(jobs: list[dict], *, workers: int | None = None, cluster: str | None = None, progress: bool = True,
-             pool: Workers | None = None) -> list[dict]:
+             pool: Workers | None = None, on_result=None) -> list[dict]:
+    """Grade ``jobs``; returns their results. ``on_result(job, result)`` runs in this process as each
+    arrives. A KeyboardInterrupt propagates (the caller closes the pool it passed in)."""
     if not jobs:
         return []
     bar = Progress(len(jobs), enabled=progress)
-    if cluster:
-        from .cluster import run_on_cluster
-
-        return run_on_cluster(jobs, cluster, bar)
-    own = pool is None
-    pool = pool or Workers(min(workers or default_workers(), len(jobs)))
     try:
-        return pool.run(jobs, bar)
+        if cluster:
+            from .cluster import run_on_cluster
+
+            return run_on_cluster(jobs, cluster, bar, on_result)
+        own = pool is None
+        pool = pool or Workers(min(workers or default_workers(), len(jobs)))
+        try:
+            return pool.run(jobs, bar, on_result)
+        finally:
+            if own:
+                pool.close()
     finally:
-        if own:
-            pool.close()
+        bar.close()
 
 
-def gather(completed, job_of, bar: Progress) -> list[dict]:
+def gather(completed, job_of, bar: Progress, on_result=None) -> list[dict]:
     """Results of finished futures (a local pool's or Dask's), in the order they complete."""
     results = []
     for fut in completed:
@@ -123,6 +191,8 @@ def gather(completed, job_of, bar: Progress) -> list[dict]:
         except Exception as e:  # noqa: BLE001 - a worker that died takes only its job down
             res = _failed(job, e)
         res["path"] = job.get("path")
+        if on_result is not None:
+            on_result(job, res)
         results.append(res)
         bar.step()
     return results
