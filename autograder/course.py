@@ -52,20 +52,33 @@ def ensure_tools_on_path() -> None:
         nbgrader.api.get_alembic_version = get_alembic_version
 
 
+#: The folder of the course where a class's grades live, relative to the course root: what
+#: ``python -m autograder grade submitted --out grading`` writes, and where nbgrader's own tools
+#: (formgrader, ``generate_feedback``, ``release_feedback``, ``export``) look, so both see one
+#: gradebook and one set of feedback pages.
+GRADING_DIR = "grading"
+#: nbgrader's default exchange (a JupyterHub course's shared folder).
+HUB_EXCHANGE = Path("/srv/nbgrader/exchange")
+
+
 def nbgrader_config(root: Path, db_path: Path | None = None) -> Config:
     """nbgrader settings for a course tree rooted at ``root``.
 
-    ``db_path`` defaults to ``root/_build/nbgrader/gradebook.db`` (the release's scratch
-    gradebook; grading runs write their own).
+    ``db_path`` defaults to ``root/grading/gradebook.db``: the gradebook that
+    ``python -m autograder grade ... --out grading`` writes and that stock ``nbgrader`` commands
+    and the formgrader read (release and grading runs pass their own).
     """
     ensure_tools_on_path()
-    db_path = db_path or root / "_build" / "nbgrader" / "gradebook.db"
+    db_path = db_path or root / GRADING_DIR / "gradebook.db"
     db_path.parent.mkdir(parents=True, exist_ok=True)
     c = Config()
     c.CourseDirectory.root = str(root)
     c.CourseDirectory.course_id = COURSE_ID
     c.CourseDirectory.source_directory = SOURCE_DIR
     c.CourseDirectory.release_directory = RELEASE_DIR
+    # submitted/ and autograded/ keep nbgrader's names; feedback goes beside the gradebook, in
+    # the grading CLI's layout (OUT/feedback/<student>/<assignment>/<notebook>.html).
+    c.CourseDirectory.feedback_directory = f"{GRADING_DIR}/feedback"
     c.CourseDirectory.db_url = f"sqlite:///{db_path}"
     c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".*"]
     c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
@@ -73,9 +86,12 @@ def nbgrader_config(root: Path, db_path: Path | None = None) -> Config:
     c.Execute.timeout = CELL_TIMEOUT
     c.Execute.kernel_name = "python3"
     c.GenerateAssignment.create_assignment = True
-    # The course does not use nbgrader's exchange; quiet its start-up check.
-    (root / "_build" / "nbgrader" / "exchange").mkdir(parents=True, exist_ok=True)
-    c.Exchange.root = str(root / "_build" / "nbgrader" / "exchange")
+    # The exchange (release_assignment, fetch, submit, collect, feedback): a hub's shared folder
+    # when the machine has one; otherwise a folder of the course, so the whole round trip works on
+    # one machine with no set-up. `--Exchange.root=DIR` on the command line overrides both.
+    if not HUB_EXCHANGE.is_dir():
+        (root / "_build" / "nbgrader" / "exchange").mkdir(parents=True, exist_ok=True)
+        c.Exchange.root = str(root / "_build" / "nbgrader" / "exchange")
     c.Application.log_level = "WARN"  # the spelling every nbgrader app accepts (FormgradeExtension rejects "WARNING")
     return c
 

@@ -3,20 +3,73 @@
 Course cells are shown with their *release* text (a hidden test's source never appears), test
 cells that failed show only ``Type: message`` (the course's checks put what a student needs
 there), and each test cell carries its score.
+
+A feedback page is one self-contained file that works offline: nbgrader's ``release_feedback``
+copies the single ``.html`` file to the student, so nothing can sit beside it. nbgrader's template
+loads MathJax from a CDN; instead, the TeX of markdown cells is converted to MathML here, when the
+page is built (browsers render MathML natively), and the template's MathJax macro is replaced by
+one that emits nothing. The page then makes no request to any other host.
 """
 from __future__ import annotations
 
+import html as _html
 import os
+import re
 
 import nbformat
 
 _EXPORTER = None
+
+# --- TeX -> MathML in markdown ----------------------------------------------------------------
+
+# Code (fenced blocks and inline spans) is left alone: a ``$`` there is not math.
+_CODE = re.compile(r"(^(?P<fence>```|~~~)[^\n]*\n.*?^(?P=fence)[ \t]*$|`+[^`]*?`+)", re.M | re.S)
+# $$ display $$ (may span lines), then $ inline $ (may wrap onto the next line but not cross a
+# paragraph; no space just inside the dollars and no digit after the closing one, so "costs $5
+# and $6" stays text). A backslash-escaped \$ is a dollar.
+_DISPLAY = re.compile(r"(?<!\\)\$\$(.+?)(?<!\\)\$\$", re.S)
+_INLINE = re.compile(r"(?<![\\$])\$(?![\s$])((?:[^$\n]|\n(?![ \t]*\n))+?)(?<![\s\\])\$(?!\d)")
+
+
+def tex_to_mathml(tex: str, display: bool = False) -> str:
+    """One formula as a ``<math>`` element; the TeX itself (escaped) when it cannot be converted,
+    so a student still reads the formula rather than losing it."""
+    from latex2mathml.converter import convert
+
+    try:
+        return convert(tex.strip(), display="block" if display else "inline")
+    except Exception:  # noqa: BLE001 - latex2mathml raises many kinds; any of them means "keep the TeX"
+        return f'<code class="tex">{_html.escape(tex)}</code>'
+
+
+def markdown_math_to_mathml(markdown: str) -> str:
+    """Replace every ``$...$`` and ``$$...$$`` of a markdown cell by MathML (code untouched)."""
+    out, pos = [], 0
+    for m in _CODE.finditer(markdown):
+        out.append(_convert_math(markdown[pos:m.start()]))
+        out.append(m.group(0))
+        pos = m.end()
+    out.append(_convert_math(markdown[pos:]))
+    return "".join(out)
+
+
+def _convert_math(text: str) -> str:
+    # A display formula becomes a block of its own (blank lines around it), as markdown needs for
+    # raw HTML that is not inside a paragraph.
+    text = _DISPLAY.sub(lambda m: "\n\n" + tex_to_mathml(m.group(1), display=True) + "\n\n", text)
+    return _INLINE.sub(lambda m: tex_to_mathml(m.group(1)), text)
+
+
+#: Shadows nbconvert's ``mathjax.html.j2`` (the macro nbgrader's feedback template calls with the
+#: CDN address): the page gets no MathJax script at all.
+_NO_MATHJAX = {"mathjax.html.j2": "{%- macro mathjax(url=None) -%}{%- endmacro -%}"}
 
 
 def _exporter():
     global _EXPORTER
     if _EXPORTER is None:
         import nbgrader
+        from jinja2 import DictLoader
         from nbconvert.exporters import HTMLExporter
         from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
         from traitlets.config import Config
@@ -42,7 +95,7 @@ def _exporter():
         c.HTMLExporter.extra_template_basedirs = [os.path.join(base, "server_extensions", "formgrader", "templates")]
         c.HTMLExporter.extra_template_paths = [os.path.join(base, "server_extensions", "formgrader", "static", "node_modules",
                                                             "bootstrap", "dist", "css")]
-        _EXPORTER = FeedbackExporter(config=c)
+        _EXPORTER = FeedbackExporter(config=c, extra_loaders=[DictLoader(_NO_MATHJAX)])
         _EXPORTER.register_preprocessor(CSSHTMLHeaderPreprocessor(config=c), enabled=True)
     return _EXPORTER
 
@@ -54,7 +107,7 @@ def build(notebook: str, cells: list[dict], score: float, max_score: float) -> s
     nb.metadata["language_info"] = {"name": "python"}
     for c in cells:
         if c["cell_type"] == "markdown":
-            cell = nbformat.v4.new_markdown_cell(c["source"])
+            cell = nbformat.v4.new_markdown_cell(markdown_math_to_mathml(c["source"]))
         else:
             cell = nbformat.v4.new_code_cell(c["source"])
             outs = []

@@ -143,4 +143,23 @@ def merge(report, prepared: dict, results: list[dict], statuses: dict, out: Path
                             dest = out / "feedback" / student / a
                             dest.mkdir(parents=True, exist_ok=True)
                             (dest / f"{name}.html").write_text(nb_res["feedback"], encoding="utf-8")
+                    if res.get("path") and (out / "feedback" / student / a).is_dir():
+                        copy_submission_records(Path(res["path"]), out / "feedback" / student / a)
     return rows
+
+
+#: What ``nbgrader submit`` writes beside a submission (and ``collect`` keeps) and what
+#: ``nbgrader release_feedback`` reads beside each feedback page: the submission's time, and the
+#: secret from which it names the page in the exchange, so only that student fetches it.
+SUBMISSION_RECORDS = ("timestamp.txt", "submission_secret.txt")
+
+
+def copy_submission_records(submission: Path, feedback: Path) -> None:
+    """Copy ``SUBMISSION_RECORDS`` from a collected submission folder into its feedback folder.
+
+    Submissions that did not come through nbgrader's exchange have none; their feedback pages
+    are for sending by hand (``release_feedback`` needs both files).
+    """
+    for name in SUBMISSION_RECORDS:
+        if (submission / name).is_file():
+            shutil.copyfile(submission / name, feedback / name)
