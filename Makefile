@@ -14,6 +14,7 @@ SOURCES := $(shell find solutions -type f -not -path '*/.ipynb_checkpoints/*' 2>
 # solutions rendered and executed; never publish it).
 EDITION ?= student
 SITE_STAMP := _build/.site-student
+INSTRUCTOR_STAMP := _build/.site-instructor
 BOOK_INPUTS := _config.yml _toc.yml $(shell find book notebooks seqlab -type f -not -path '*/__pycache__/*' -not -path '*/.ipynb_checkpoints/*' 2>/dev/null)
 # The browser tests (tests/site) drive Debian's chromium through Playwright.
 CHROMIUM ?= $(or $(SITE_CHROMIUM),/usr/bin/chromium)
@@ -22,7 +23,7 @@ CHROMIUM ?= $(or $(SITE_CHROMIUM),/usr/bin/chromium)
 help:
 	@echo "make book                     set up, regenerate notebooks/, build the student site into _build/html"
 	@echo "make book EDITION=instructor  the same, plus solutions executed, into _build/instructor/html (private)"
-	@echo "make test                     set up, build the student site, run the whole test suite (browser tests too)"
+	@echo "make test                     set up, build both editions, run the whole test suite (browser tests too)"
 
 # Stamp files: an unchanged course neither reinstalls nor regenerates.
 $(INSTALLED): requirements.txt pyproject.toml
@@ -46,8 +47,11 @@ $(SITE_STAMP): $(RELEASED) $(BOOK_INPUTS)
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
 	@touch $@
 
-book-instructor: $(RELEASED)
+# The instructor edition executes every solution notebook (minutes): rebuilt only when an input changed.
+book-instructor: $(INSTRUCTOR_STAMP)
+$(INSTRUCTOR_STAMP): $(RELEASED) $(BOOK_INPUTS) $(SOURCES) book/build_instructor.py
 	$(BIN)/python book/build_instructor.py
+	@touch $@
 
 # Debian's chromium for the browser tests: installed here when running as root (as CI does);
 # otherwise the site tests fail with the command to run.
@@ -58,7 +62,8 @@ browser:
 	  else echo "chromium missing: sudo apt-get update && sudo apt-get install -y chromium (the site tests will fail)" >&2; fi; \
 	fi
 
-test: $(SITE_STAMP) browser
+# Both editions are built and checked (tests/site/test_editions.py reads the instructor one).
+test: $(SITE_STAMP) $(INSTRUCTOR_STAMP) browser
 	$(BIN)/python -m pytest
 
 clean:

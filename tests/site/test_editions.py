@@ -1,6 +1,6 @@
 """The two editions: the student site carries no solution page, the instructor edition's toc
 (generated from _toc.yml by book/build_instructor.py) puts each chapter's solution notebook after
-its exercise, and, once built (`make book EDITION=instructor`), shows them executed."""
+its exercise, and, as `make test` builds it, shows them executed."""
 from __future__ import annotations
 
 import importlib.util
@@ -49,7 +49,8 @@ def test_instructor_toc_adds_each_solution_after_its_exercise(tmp_path):
 def test_built_instructor_edition_shows_executed_solutions():
     html = helpers.ROOT / "_build" / "instructor" / "html"
     if not (html / "index.html").exists():
-        pytest.skip("instructor edition not built (make book EDITION=instructor); its toc is tested above")
+        pytest.fail("the instructor edition is not built: `make test` builds it (or `make book EDITION=instructor`)",
+                    pytrace=False)
     toc = helpers.toc_docs(helpers.ROOT / "_build" / "instructor" / "_toc.yml")
     solutions = [d for d in toc if d.startswith("solutions/")]
     assert solutions
