@@ -1,7 +1,7 @@
 """What the site tests share: the table of contents, the built site, a local server and a browser.
 
-The tests walk ``_toc.yml`` (never a fixed chapter list), so a chapter the lead adds to the
-toc is covered the moment it is built.
+The tests walk ``_toc.yml`` (never a fixed chapter list), so a chapter added to the toc is
+covered the moment it is built.
 """
 from __future__ import annotations
 
