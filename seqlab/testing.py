@@ -27,6 +27,8 @@ __all__ = [
     "meta_default_device",
     "check_tensor_on",
     "check_implemented",
+    "call_checked",
+    "likely_cause",
 ]
 
 
@@ -46,12 +48,26 @@ def _fail(name: str, *lines: str) -> None:
     raise CheckError(f"{name} is wrong.\n{body}")
 
 
+def _plain(x: Any) -> Any:
+    """``x`` with NumPy and 0-d torch scalars turned into Python numbers (recursively through
+    lists, tuples and dicts), so messages print ``0.5``, not ``np.float64(0.5)``."""
+    if isinstance(x, (np.generic, np.ndarray)) and np.ndim(x) == 0:
+        return x.item()
+    if isinstance(x, torch.Tensor) and x.dim() == 0:
+        return x.item()
+    if isinstance(x, dict):
+        return {_plain(k): _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return type(x)(_plain(v) for v in x)
+    return x
+
+
 def _describe(x: Any) -> str:
     if isinstance(x, torch.Tensor):
         return f"torch.Tensor of shape {tuple(x.shape)}, dtype {x.dtype}, on {x.device}"
     if isinstance(x, np.ndarray):
         return f"np.ndarray of shape {x.shape}, dtype {x.dtype}"
-    return f"{type(x).__name__} {x!r}"[:200]
+    return f"{type(x).__name__} {_plain(x)!r}"[:200]
 
 
 def check_type(name: str, got: Any, types: type | tuple[type, ...], hint: str = "") -> None:
@@ -110,6 +126,11 @@ def check_close(
     if got is None:
         _fail(name, "got None: did the function forget to `return` its result?")
     expected_np = to_numpy(expected)
+    if isinstance(got, torch.Tensor) and got.device.type == "meta":
+        _fail(name, f"got {_describe(got)}: the tests set PyTorch's default device to 'meta', so a tensor "
+              "created without device= lands there",
+              "likely mistake: a tensor was created on the default device: create it with device=<input>.device "
+              "(and dtype=<input>.dtype), e.g. torch.zeros(N, H, device=X.device, dtype=X.dtype)")
     try:
         got_np = to_numpy(got)
     except Exception:  # noqa: BLE001 - anything unconvertible is simply the wrong answer
@@ -136,21 +157,26 @@ def check_close(
         f"shape {expected_np.shape} is right, but {n_bad} of {expected_np.size} values differ "
         f"(rtol={rtol:g}, atol={atol:g})",
         f"largest difference at index {tuple(int(i) for i in where)}: "
-        f"expected {expected_np[where]!r}, got {got_np[where]!r}",
+        f"expected {_plain(expected_np[where])!r}, got {_plain(got_np[where])!r}",
         "the result contains NaN or inf" if not np.all(np.isfinite(got_np)) else "",
         mistake_line,
         hint_line,
     )
 
 
-def check_equal(name: str, got: Any, expected: Any, hint: str = "") -> None:
-    """``got == expected`` for plain Python values (dicts, lists, ints, strings)."""
+def check_equal(name: str, got: Any, expected: Any, hint: str = "", mistakes: Mapping[str, Any] | None = None) -> None:
+    """``got == expected`` for plain Python values (dicts, lists, ints, strings).
+
+    On a mismatch, names the first entry of ``mistakes`` whose value equals ``got``.
+    """
     if got != expected:
-        _fail(name, f"expected {expected!r}", f"got      {got!r}", hint and f"hint: {hint}")
+        likely = next((label for label, value in (mistakes or {}).items() if _plain(got) == value), None)
+        _fail(name, f"expected {_plain(expected)!r}", f"got      {_plain(got)!r}",
+              likely and f"likely mistake: {likely}", hint and f"hint: {hint}")
 
 
 def check_raises(
-    name: str, exc_type: type[BaseException], fn: Callable[..., Any], *args: Any, **kwargs: Any
+    name: str, exc_type: type[BaseException], fn: Callable[..., Any], *args: Any, hint: str = "", **kwargs: Any
 ) -> None:
     """``fn(*args, **kwargs)`` raises ``exc_type`` (a subclass counts)."""
     try:
@@ -158,8 +184,8 @@ def check_raises(
     except exc_type:
         return
     except Exception as e:  # noqa: BLE001
-        _fail(name, f"expected {exc_type.__name__}, but it raised {type(e).__name__}: {e}")
-    _fail(name, f"expected {exc_type.__name__}, but nothing was raised")
+        _fail(name, f"expected {exc_type.__name__}, but it raised {type(e).__name__}: {e}", hint and f"hint: {hint}")
+    _fail(name, f"expected {exc_type.__name__}, but nothing was raised", hint and f"hint: {hint}")
 
 
 @contextlib.contextmanager
@@ -210,3 +236,53 @@ def check_implemented(obj: Any) -> None:
         if "YOUR CODE HERE" in source and "raise NotImplementedError" in source:
             raise CheckError(f"{getattr(obj, '__name__', obj)} is not written yet: replace the "
                              "`raise NotImplementedError()` in its cell with your code.")
+
+
+#: (words in an error raised inside the student's code, what it most likely means). The first match
+#: wins, so the specific patterns come first.
+_CAUSES: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("is on the meta device", "meta tensor", "device type meta", "meta and cpu", "cpu and meta",
+      "expected all tensors to be on the same device"),
+     "a tensor was created on the wrong device: create new tensors with device=X.device "
+     "(e.g. torch.zeros(N, H, device=X.device, dtype=X.dtype)) and never call .cuda() or .cpu() inside"),
+    (("dtype", "double", "expected scalar type", "float != ", "found float", "found double"),
+     "a tensor was created with the wrong dtype: torch.zeros(N, H) is float32 while the input may be "
+     "float64; pass dtype=X.dtype (and device=X.device), or use X.new_zeros(N, H)"),
+    (("mismatch in its core dimension", "not aligned", "shapes cannot be multiplied", "size mismatch",
+      "must match the size of tensor", "inconsistent tensor size"),
+     "a matrix product got operands whose inner sizes do not match: a weight is transposed, two weights "
+     "are swapped, or .T was used on a batch (.T reverses every axis: use np.swapaxes(K, -1, -2) or "
+     "K.transpose(-2, -1) to swap the last two)"),
+    (("could not be broadcast",),
+     "two arrays of incompatible shapes were combined: check which axis each one has (keepdims=True "
+     "keeps a reduced axis for broadcasting)"),
+    (("out of bounds", "out of range", "dimension out of range"),
+     "an index or an axis is out of range: check the shape of each input and which axis you index"),
+)
+
+
+def likely_cause(error: BaseException) -> str:
+    """The likely mistake behind an exception raised inside a student's function ("" if unknown)."""
+    text = f"{type(error).__name__}: {error}".lower()
+    return next((cause for words, cause in _CAUSES if any(w in text for w in words)), "")
+
+
+def call_checked(name: str, fn: Callable[..., Any], *args: Any, hint: str = "", **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)``; an exception raised inside it becomes a :class:`CheckError` that
+    says what was called, what was raised and (when it can tell) the likely mistake.
+
+    A test wraps a call to the student's function in this, so a raw NumPy or PyTorch error
+    ("matmul: Input operand 1 has a mismatch in its core dimension 0 ...") reaches the student
+    with its probable cause. ``hint`` (what the function must do) is added to the message.
+    """
+    try:
+        return fn(*args, **kwargs)
+    except CheckError:
+        raise
+    except NotImplementedError:
+        raise CheckError(f"{name}: the function is not written yet (it raised NotImplementedError).") from None
+    except Exception as e:  # noqa: BLE001 - any error of the student's code is reported, not re-raised
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        cause = likely_cause(e)
+        _fail(name, f"it raised {type(e).__name__}: {first}"[:400], cause and f"likely mistake: {cause}",
+              hint and f"hint: {hint}")

@@ -130,27 +130,81 @@ class Mistake:
     """A wrong implementation written as a student would write it.
 
     ``caught_by`` lists the test cells that must fail on it; by default every test cell of
-    the function (``test_<function>_*``) must.
+    the function (``test_<function>_*``) must. ``hint`` is what the failure message must say
+    to name the mistake: a phrase, or a tuple of phrases that must all appear (compared
+    case-insensitively) in the message of every cell of ``caught_by``, so a test that merely
+    fails with "values differ" does not count as feedback.
     """
 
     source: str
     caught_by: tuple[str, ...] | None = None
+    hint: str | tuple[str, ...] | None = None
+
+    def hint_words(self) -> tuple[str, ...]:
+        if not self.hint:
+            return ()
+        return (self.hint,) if isinstance(self.hint, str) else tuple(self.hint)
 
 
-def check_mistake(assignment: str, function: str, mistake: Mistake | str) -> Run:
-    """Run the source notebook with ``function``'s solution replaced; assert its tests fail."""
-    mistake = Mistake(mistake) if isinstance(mistake, str) else mistake
-    path = source_notebook(assignment)
-    run = run_notebook(path, {function: mistake.source})
-    expected = mistake.caught_by or tests_of(function, graded_ids(path))
+def as_mistake(mistake: Mistake | str) -> Mistake:
+    """A chapter file may give a bare source string; it is a mistake with no declared hint."""
+    return Mistake(mistake) if isinstance(mistake, str) else mistake
+
+
+def edit(source: str, *pairs: str) -> str:
+    """``source`` with each ``(old, new)`` pair replaced: a mistake written as a one-line change
+    of a correct solution. Every ``old`` must occur, so a stale edit fails loudly."""
+    assert len(pairs) % 2 == 0, "edit() takes (old, new) pairs"
+    for old, new in zip(pairs[::2], pairs[1::2]):
+        assert old in source, f"edit(): {old!r} is not in the source"
+        source = source.replace(old, new)
+    return source
+
+
+def cut_notebook(assignment: str, function: str, folder: Path) -> Path:
+    """A copy of the source notebook, written into ``folder``, that keeps every cell up to
+    ``function``'s last test cell except other functions' test cells: trying a mistake in one
+    function then runs only what that function's tests need (several times faster)."""
+    path = folder / f"{assignment}-{function}.ipynb"
+    if path.exists():
+        return path
+    nb = nbformat.read(source_notebook(assignment), as_version=4)
+    ids = [grade_id(c) for c in nb.cells]
+    mine = set(tests_of(function, graded_ids(source_notebook(assignment))))
+    last = max(i for i, g in enumerate(ids) if g in mine)
+    nb.cells = [c for c in nb.cells[: last + 1]
+                if not c.metadata.get("nbgrader", {}).get("grade") or grade_id(c) in mine]
+    nbformat.write(nb, path)
+    return path
+
+
+def missing_hint(run: Run, cells: list[str], words: tuple[str, ...]) -> dict[str, str]:
+    """The cells among ``cells`` whose failure message lacks one of ``words``: cell -> message."""
+    return {g: run.failures[g] or "(passed)" for g in cells
+            if not all(w.lower() in (run.failures.get(g) or "").lower() for w in words)}
+
+
+def check_mistake(assignment: str, function: str, mistake: Mistake | str, *, path: Path | None = None,
+                  skip_tags: tuple[str, ...] = ()) -> Run:
+    """Run the source notebook (or ``path``, a cut-down copy) with ``function``'s solution
+    replaced; assert its tests fail, and that each failure message names the mistake."""
+    mistake = as_mistake(mistake)
+    path = path or source_notebook(assignment)
+    run = run_notebook(path, {function: mistake.source}, skip_tags=skip_tags)
+    expected = list(mistake.caught_by or tests_of(function, graded_ids(path)))
     assert expected, f"no test cells named test_{function}_* in {path.name}"
     passed = [g for g in expected if run.failures.get(g) is None]
     assert not passed, f"these test cells give full marks to the mistake: {passed}"
+    unnamed = missing_hint(run, expected, mistake.hint_words())
+    assert not unnamed, (f"the failure message does not name the mistake (expected the words "
+                         f"{mistake.hint_words()}):\n" + "\n".join(f"{g}: {m}" for g, m in unnamed.items()))
     return run
 
 
-def check_alternative(assignment: str, function: str, source: str) -> Run:
+def check_alternative(assignment: str, function: str, source: str, *, path: Path | None = None,
+                      skip_tags: tuple[str, ...] = ()) -> Run:
     """A correct implementation written differently keeps every point."""
-    run = run_notebook(source_notebook(assignment), {function: source})
+    run = run_notebook(path or source_notebook(assignment), {function: source}, skip_tags=skip_tags)
     assert not run.failed(), f"a correct alternative lost points: { {g: run.failures[g] for g in run.failed()} }"
+    assert not run.cell_errors, run.cell_errors
     return run

@@ -29,5 +29,37 @@ def one_hot_mistakes(indices, vocab_size: int) -> dict:
         )
     if idx.ndim == 1:
         out["the one-hot matrix is transposed: expected (len(indices), V)"] = one_hot(idx, vocab_size).T
+    if idx.ndim > 1:
+        out["the indices were flattened: keep their shape and add the one-hot axis last, indices.shape + (V,)"] = (
+            one_hot(idx.ravel(), vocab_size))
     return out
+
+
+def embedding_lookup_mistakes(indices, E) -> dict:
+    """Lookups a student gets with the usual slips."""
+    idx, E = np.asarray(indices), np.asarray(E)
+    out = {"off by one: row indices + 1 of E was used": embedding_lookup((idx + 1) % E.shape[0], E)}
+    if E.shape[0] == E.shape[1]:
+        out["E is transposed: the rows of E are the embeddings, not its columns"] = embedding_lookup(idx, E.T)
+    if idx.ndim > 1:
+        out["the indices were flattened: the result has shape indices.shape + (d,)"] = embedding_lookup(idx.ravel(), E)
+    return out
+
+
+def build_vocab_mistakes(tokens, expected: dict) -> dict:
+    """Vocabularies a student gets with the usual slips, given the tokens and the right answer
+    ``expected`` (written out in the test: the lecture's table or a small sentence)."""
+    first_position = {}
+    for i, tok in enumerate(tokens):
+        first_position.setdefault(tok, i)
+    by_last = list(dict.fromkeys(reversed(list(tokens))))
+    return {
+        "the indices start at 1: the first token gets index 0": {k: v + 1 for k, v in expected.items()},
+        "the tokens were sorted: index them in the order of their first appearance":
+            {tok: i for i, tok in enumerate(sorted(expected))},
+        "each token got its position in the list, leaving gaps after a repeat: a new token gets the next free index":
+            first_position,
+        "the order is by last appearance: a repeated token keeps the index of its first appearance":
+            {tok: i for i, tok in enumerate(by_last)},
+    }
 

@@ -7,46 +7,46 @@ A = "01-one-hot"
 
 MISTAKES = {
     "build_vocab": {
-        "indices from 1": """
+        "indices from 1": Mistake("""
 def build_vocab(tokens):
     vocab = {}
     for tok in tokens:
         if tok not in vocab:
             vocab[tok] = len(vocab) + 1
     return vocab
-""",
-        "sorted instead of first appearance": """
+""", hint='start at 1'),
+        "sorted instead of first appearance": Mistake("""
 def build_vocab(tokens):
     return {tok: i for i, tok in enumerate(sorted(set(tokens)))}
-""",
-        "index of every occurrence (gaps after repeats)": """
+""", hint='sorted'),
+        "index of every occurrence (gaps after repeats)": Mistake("""
 def build_vocab(tokens):
     vocab = {}
     for i, tok in enumerate(tokens):
         vocab.setdefault(tok, i)
     return vocab
-""",
-        "last appearance wins": """
+""", hint='gaps after a repeat'),
+        "last appearance wins": Mistake("""
 def build_vocab(tokens):
     return {tok: i for i, tok in enumerate(dict.fromkeys(reversed(tokens)))}
-""",
+""", hint='by last appearance'),
     },
     "one_hot": {
-        "int dtype": """
+        "int dtype": Mistake("""
 def one_hot(indices, vocab_size):
     indices = np.asarray(indices)
     if indices.size and (indices.min() < 0 or indices.max() >= vocab_size):
         raise ValueError("bad index")
     return np.eye(vocab_size, dtype=int)[indices]
-""",
-        "off by one": """
+""", hint='float'),
+        "off by one": Mistake("""
 def one_hot(indices, vocab_size):
     indices = np.asarray(indices)
     if indices.size and (indices.min() < 0 or indices.max() >= vocab_size):
         raise ValueError("bad index")
     return np.eye(vocab_size)[(indices + 1) % vocab_size]
-""",
-        "only works for 1-D indices": """
+""", hint='off by one'),
+        "only works for 1-D indices": Mistake("""
 def one_hot(indices, vocab_size):
     indices = np.asarray(indices).ravel()
     if indices.size and (indices.min() < 0 or indices.max() >= vocab_size):
@@ -54,52 +54,52 @@ def one_hot(indices, vocab_size):
     X = np.zeros((len(indices), vocab_size))
     X[np.arange(len(indices)), indices] = 1.0
     return X
-""",
+""", hint=('flattened', 'indices.shape + (V,)')),
         "no range check (negative indices wrap around)": Mistake("""
 def one_hot(indices, vocab_size):
     return np.eye(vocab_size)[np.asarray(indices)] if np.max(indices, initial=0) < vocab_size else 1 / 0
-""", caught_by=("test_one_hot_visible", "test_one_hot_hidden")),
-        "transposed for a sentence": """
+""", caught_by=("test_one_hot_visible", "test_one_hot_hidden"), hint=('ValueError', 'outside [0, V)')),
+        "transposed for a sentence": Mistake("""
 def one_hot(indices, vocab_size):
     indices = np.asarray(indices)
     if indices.size and (indices.min() < 0 or indices.max() >= vocab_size):
         raise ValueError("bad index")
     return np.eye(vocab_size)[indices].T
-""",
+""", hint='transposed'),
     },
     "embedding_lookup": {
-        "columns instead of rows": """
+        "columns instead of rows": Mistake("""
 def embedding_lookup(indices, E):
     return E.T[np.asarray(indices)]
-""",
-        "off by one": """
+""", hint='rows of E'),
+        "off by one": Mistake("""
 def embedding_lookup(indices, E):
     return E[(np.asarray(indices) + 1) % E.shape[0]]
-""",
-        "flattened batch": """
+""", hint='off by one'),
+        "flattened batch": Mistake("""
 def embedding_lookup(indices, E):
     return E[np.asarray(indices).ravel()]
-""",
+""", hint='flattened'),
     },
     "one_hot_torch": {
-        "created on the default device": """
+        "created on the default device": Mistake("""
 def one_hot_torch(indices, vocab_size):
     X = torch.zeros(indices.shape + (vocab_size,))
     X.scatter_(-1, indices.long().unsqueeze(-1), 1.0)
     return X
-""",
-        "int64 result": """
+""", hint='device'),
+        "int64 result": Mistake("""
 def one_hot_torch(indices, vocab_size):
     return torch.nn.functional.one_hot(indices.long(), vocab_size)
-""",
-        "float64 result": """
+""", hint=('float32', '.float()')),
+        "float64 result": Mistake("""
 def one_hot_torch(indices, vocab_size):
     return torch.nn.functional.one_hot(indices.long(), vocab_size).double()
-""",
-        "off by one": """
+""", hint=('float32', '.float()')),
+        "off by one": Mistake("""
 def one_hot_torch(indices, vocab_size):
     return torch.nn.functional.one_hot((indices.long() + 1) % vocab_size, vocab_size).float()
-""",
+""", hint='off by one'),
     },
 }
 

@@ -2,63 +2,25 @@
 students' mistakes lose points and correct alternatives keep them; on a GPU, the solution's
 modules equal the built-ins on CUDA.
 
-The solution, stub and bookkeeping tests are the shared ones (``tests/chapters/standard.py``). A
-mistake in one function only needs that function's test cells, so each mistake (and alternative)
-runs a copy of the source notebook cut down to the setup, the solution cells up to that function
-and that function's test cells (``_notebook_for``): the same check as
-``tests.harness.check_mistake``, several times faster than running the whole notebook each time.
+The solution, stub, mistake and alternative tests are the shared ones (``tests/chapters/standard.py``).
+A mistake in one function only needs that function's test cells, so with ``cut=True`` each mistake
+(and alternative) runs a copy of the source notebook cut down to the setup, the solution cells up to
+that function and that function's test cells (``tests.harness.cut_notebook``): the same check,
+several times faster than running the whole notebook each time.
 """
 from __future__ import annotations
 
-import atexit
-import functools
-import shutil
-import tempfile
-from pathlib import Path
-
-import nbformat
 import pytest
 import torch
 
-from tests.harness import Mistake, grade_id, graded_ids, run_notebook, source_notebook
+from tests.harness import Mistake, edit, graded_ids, run_notebook, source_notebook
 from tests.harness import tests_of as _tests_of  # (renamed so that pytest does not collect it)
-from tests.chapters.standard import solution_run, standard_tests
+from tests.chapters.standard import notebook_for, solution_run, standard_tests
 
 A = "08-transformer"
 FUNCTIONS = ["layer_norm", "multi_head_attention", "feed_forward", "encoder_block",
              "MultiHeadAttention", "EncoderBlock", "DecoderBlock"]
-_TMP = Path(tempfile.mkdtemp(prefix="test-08-"))
-atexit.register(shutil.rmtree, _TMP, ignore_errors=True)
-
-
-@functools.lru_cache(maxsize=None)
-def _notebook_for(function: str) -> Path:
-    """The source notebook up to ``function``'s last test cell, without other functions' tests."""
-    nb = nbformat.read(source_notebook(A), as_version=4)
-    ids = [grade_id(c) for c in nb.cells]
-    mine = set(_tests_of(function, graded_ids(source_notebook(A))))
-    last = max(i for i, g in enumerate(ids) if g in mine)
-    nb.cells = [c for c in nb.cells[: last + 1]
-                if not c.metadata.get("nbgrader", {}).get("grade") or grade_id(c) in mine]
-    path = _TMP / f"{A}-{function}.ipynb"
-    nbformat.write(nb, path)
-    return path
-
-
-def _check_mistake(function: str, mistake: Mistake | str) -> None:
-    mistake = Mistake(mistake) if isinstance(mistake, str) else mistake
-    path = _notebook_for(function)
-    run = run_notebook(path, {function: mistake.source})
-    expected = mistake.caught_by or _tests_of(function, graded_ids(path))
-    assert expected
-    passed = [g for g in expected if run.failures.get(g) is None]
-    assert not passed, f"these test cells give full marks to the mistake: {passed}"
-
-
-def _check_alternative(function: str, source: str) -> None:
-    run = run_notebook(_notebook_for(function), {function: source})
-    assert not run.failed(), f"a correct alternative lost points: { {g: run.failures[g] for g in run.failed()} }"
-    assert not run.cell_errors, run.cell_errors
+CUT = True  # mistakes and alternatives run on notebooks cut down to their function
 
 
 # ----------------------------------------------------------------------------- NumPy
@@ -152,14 +114,6 @@ class DecoderBlock(torch.nn.Module):
         H = self.ln2(H + self.cross_attn(H, memory, memory_mask)[0])
         return self.ln3(H + self.ff(H))
 '''
-
-
-def edit(source: str, *pairs: str) -> str:
-    """``source`` with each (old, new) pair replaced; every ``old`` must occur."""
-    for old, new in zip(pairs[::2], pairs[1::2]):
-        assert old in source, old
-        source = source.replace(old, new)
-    return source
 
 
 MISTAKES = {
@@ -329,12 +283,7 @@ class MultiHeadAttention(torch.nn.Module):
 }
 
 
-_STANDARD = standard_tests(A, FUNCTIONS, MISTAKES, ALTERNATIVES)
-# The shared tests for the solution, the stubs and the bookkeeping; the mistakes and alternatives
-# run below on cut-down notebooks (same checks, faster).
-test_solution_gets_full_marks = _STANDARD["test_solution_gets_full_marks"]
-test_every_graded_cell_fails_on_the_stubs = _STANDARD["test_every_graded_cell_fails_on_the_stubs"]
-test_every_contract_function_has_mistakes_and_an_alternative = _STANDARD["test_every_contract_function_has_mistakes_and_an_alternative"]
+globals().update(standard_tests(A, FUNCTIONS, MISTAKES, ALTERNATIVES, cut=CUT))
 
 
 def test_solution_prints_the_worked_numbers_and_trains():
@@ -350,19 +299,9 @@ def test_every_contract_function_has_a_visible_and_a_hidden_test():
         assert {f"test_{f}_visible", f"test_{f}_hidden"} <= set(_tests_of(f, ids)), f
 
 
-@pytest.mark.parametrize("function,label", [(f, m) for f, ms in MISTAKES.items() for m in ms])
-def test_mistake_loses_points(function, label):
-    _check_mistake(function, MISTAKES[function][label])
-
-
-@pytest.mark.parametrize("function", ALTERNATIVES)
-def test_correct_alternative_keeps_full_marks(function):
-    _check_alternative(function, ALTERNATIVES[function])
-
-
 def test_float32_modules_match_the_built_ins_loosely():
     """A correct solution on float32 inputs agrees with the built-ins to float32 precision."""
-    ns = run_notebook(_notebook_for("DecoderBlock")).namespace
+    ns = run_notebook(notebook_for(A, "DecoderBlock", cut=True)).namespace
     from seqlab.oracles import transformer as oracle
     torch.manual_seed(0)
     block = ns["DecoderBlock"](16, 4, 24)
