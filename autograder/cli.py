@@ -83,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--assignment", action="append", help="grade only this assignment (repeatable)")
     p.add_argument("--workers", type=int, default=None, help="parallel workers (default: the number of cores)")
     p.add_argument("--only", action="append", metavar="STUDENT",
-                   help="regrade only this student (repeatable); everyone else's rows, feedback and gradebook entries stay")
+                   help="grade only this student (repeatable; an unchanged submission is reused unless --force); "
+                        "everyone else's rows, feedback and gradebook entries stay")
     p.add_argument("--force", action="store_true",
                    help="regrade every submission, also those unchanged since the last run into OUT (default: reuse their results)")
     p.add_argument("--cluster", metavar="tcp://HOST:PORT", help="run the jobs on this Dask scheduler (needs dask.distributed)")
