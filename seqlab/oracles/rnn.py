@@ -66,7 +66,12 @@ def rnn_step_mistakes(x_t, h_prev, W_xh, W_hh, b_h) -> dict:
             x_t, h_prev, W_xh.T, W_hh, b_h
         )
     out["W_hh is transposed: use h_prev @ W_hh"] = rnn_step(x_t, h_prev, W_xh, W_hh.T, b_h)
+    if W_xh.shape[0] == W_xh.shape[1]:
+        out["W_xh and W_hh are both transposed: the course multiplies on the right, x_t @ W_xh + h_prev @ W_hh"] = (
+            rnn_step(x_t, h_prev, W_xh.T, W_hh.T, b_h))
     out["h_prev is ignored"] = rnn_step(x_t, 0 * np.asarray(h_prev), W_xh, W_hh, b_h)
+    out["b_h is added after the tanh: it belongs inside, tanh(x_t @ W_xh + h_prev @ W_hh + b_h)"] = (
+        rnn_step(x_t, h_prev, W_xh, W_hh, 0 * b_h) + b_h)
     out.update(_activation_swaps(rnn_step(x_t, h_prev, W_xh, W_hh, b_h)))
     return out
 
@@ -83,9 +88,13 @@ def rnn_forward_mistakes(X, h0, W_xh, W_hh, b_h) -> dict:
         ),
         "the bias b_h is missing": rnn_forward(X, h0, W_xh, W_hh, 0 * b_h),
         "W_hh is transposed: use h_prev @ W_hh": rnn_forward(X, h0, W_xh, W_hh.T, b_h),
+        "the time and batch axes are swapped: stack the states along axis 1, H is (N, T, H)": np.swapaxes(H, 0, 1),
     }
     if W_xh.shape == W_hh.shape:
         out["W_xh and W_hh are swapped"] = rnn_forward(X, h0, W_hh, W_xh, b_h)
+    if W_xh.shape[0] == W_xh.shape[1]:
+        out["W_xh and W_hh are both transposed: the course multiplies on the right, x_t @ W_xh + h_prev @ W_hh"] = (
+            rnn_forward(X, h0, W_xh.T, W_hh.T, b_h))
     out.update(_activation_swaps(H))
     return out
 
@@ -99,4 +108,21 @@ def rnn_outputs_mistakes(H, W_hy, b_y) -> dict:
     e = np.exp(logits - logits.max(-1, keepdims=True))
     out["a softmax was applied: rnn_outputs returns the raw logits"] = e / e.sum(-1, keepdims=True)
     out["tanh was applied to the logits: return them raw"] = np.tanh(logits)
+    out["only the last step's logits: rnn_outputs gives one row of logits per time step"] = logits[:, -1:]
     return out
+
+
+def module_mistakes(model, X, h0) -> dict:
+    """``rnn_forward_mistakes`` for a course ``RNN`` module's weights and tensor inputs: what
+    its ``forward(X, h0)[0]`` returns under the usual slips."""
+    weights = [w.detach().cpu().numpy() for w in (model.W_xh, model.W_hh, model.b_h)]
+    if weights[0].shape[0] != X.shape[-1]:  # stored as (H, D): the shapes tell, not the values
+        return {}
+    return rnn_forward_mistakes(X.detach().cpu().numpy(), h0.detach().cpu().numpy(), *weights)
+
+
+def parameter_shape_mistakes(input_size: int, hidden_size: int) -> dict:
+    """``{name: shape}`` of the parameters under the usual slips (compare with ``named_parameters``)."""
+    D, H = input_size, hidden_size
+    return {"the weights are stored as PyTorch stores them, transposed: the course uses W_xh (D, H), "
+            "so that x_t @ W_xh works": {"W_xh": (H, D), "W_hh": (H, H), "b_h": (H,)}}

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from tests.chapters.standard import solution_run, standard_tests
+from tests.harness import Mistake, edit
 
 A = "02-rnn"
 
@@ -18,49 +19,50 @@ class RNN(torch.nn.Module):
 
 MISTAKES = {
     "rnn_step": {
-        "swapped weights": "def rnn_step(x_t, h_prev, W_xh, W_hh, b_h):\n    return np.tanh(x_t @ W_hh + h_prev @ W_xh + b_h)",
-        "transposed W_hh": "def rnn_step(x_t, h_prev, W_xh, W_hh, b_h):\n    return np.tanh(x_t @ W_xh + h_prev @ W_hh.T + b_h)",
-        "missing bias": "def rnn_step(x_t, h_prev, W_xh, W_hh, b_h):\n    return np.tanh(x_t @ W_xh + h_prev @ W_hh)",
-        "sigmoid instead of tanh": "def rnn_step(x_t, h_prev, W_xh, W_hh, b_h):\n    return 1 / (1 + np.exp(-(x_t @ W_xh + h_prev @ W_hh + b_h)))",
-        "tanh outside the bias": "def rnn_step(x_t, h_prev, W_xh, W_hh, b_h):\n    return np.tanh(x_t @ W_xh + h_prev @ W_hh) + b_h",
+        "swapped weights": Mistake("def rnn_step(x_t, h_prev, W_xh, W_hh, b_h):\n    return np.tanh(x_t @ W_hh + h_prev @ W_xh + b_h)", hint='swapped'),
+        "transposed W_hh": Mistake("def rnn_step(x_t, h_prev, W_xh, W_hh, b_h):\n    return np.tanh(x_t @ W_xh + h_prev @ W_hh.T + b_h)", hint='W_hh is transposed'),
+        "missing bias": Mistake("def rnn_step(x_t, h_prev, W_xh, W_hh, b_h):\n    return np.tanh(x_t @ W_xh + h_prev @ W_hh)", hint='bias b_h is missing'),
+        "sigmoid instead of tanh": Mistake("def rnn_step(x_t, h_prev, W_xh, W_hh, b_h):\n    return 1 / (1 + np.exp(-(x_t @ W_xh + h_prev @ W_hh + b_h)))", hint='sigmoid'),
+        "tanh outside the bias": Mistake("def rnn_step(x_t, h_prev, W_xh, W_hh, b_h):\n    return np.tanh(x_t @ W_xh + h_prev @ W_hh) + b_h", hint='after the tanh'),
+        "both weights transposed": Mistake("def rnn_step(x_t, h_prev, W_xh, W_hh, b_h):\n    return np.tanh(x_t @ W_xh.T + h_prev @ W_hh.T + b_h)", hint='transposed'),
     },
     "rnn_forward": {
-        "h0 included in H": """
+        "h0 included in H": Mistake("""
 def rnn_forward(X, h0, W_xh, W_hh, b_h):
     states = [h0]
     for s in range(X.shape[1]):
         states.append(rnn_step(X[:, s], states[-1], W_xh, W_hh, b_h))
     return np.stack(states, axis=1)
-""",
-        "state not carried over": """
+""", hint='includes h_0'),
+        "state not carried over": Mistake("""
 def rnn_forward(X, h0, W_xh, W_hh, b_h):
     return np.stack([rnn_step(X[:, s], h0, W_xh, W_hh, b_h) for s in range(X.shape[1])], axis=1)
-""",
-        "stored before the update (h_0..h_{T-1})": """
+""", hint='not carried over'),
+        "stored before the update (h_0..h_{T-1})": Mistake("""
 def rnn_forward(X, h0, W_xh, W_hh, b_h):
     h, states = h0, []
     for s in range(X.shape[1]):
         states.append(h)
         h = rnn_step(X[:, s], h, W_xh, W_hh, b_h)
     return np.stack(states, axis=1)
-""",
-        "time and batch axes mixed up": """
+""", hint='h_0..h_{T-1}'),
+        "time and batch axes mixed up": Mistake("""
 def rnn_forward(X, h0, W_xh, W_hh, b_h):
     h, states = h0, []
     for s in range(X.shape[1]):
         h = rnn_step(X[:, s], h, W_xh, W_hh, b_h)
         states.append(h)
     return np.stack(states, axis=0)
-""",
+""", hint='time and batch axes'),
     },
     "rnn_outputs": {
-        "missing bias": "def rnn_outputs(H, W_hy, b_y):\n    return H @ W_hy",
-        "softmax applied": "def rnn_outputs(H, W_hy, b_y):\n    z = H @ W_hy + b_y\n    e = np.exp(z - z.max(-1, keepdims=True))\n    return e / e.sum(-1, keepdims=True)",
-        "transposed W_hy": "def rnn_outputs(H, W_hy, b_y):\n    return H @ W_hy.T + b_y",
-        "only the last step": "def rnn_outputs(H, W_hy, b_y):\n    return H[:, -1:] @ W_hy + b_y",
+        "missing bias": Mistake("def rnn_outputs(H, W_hy, b_y):\n    return H @ W_hy", hint='bias b_y is missing'),
+        "softmax applied": Mistake("def rnn_outputs(H, W_hy, b_y):\n    z = H @ W_hy + b_y\n    e = np.exp(z - z.max(-1, keepdims=True))\n    return e / e.sum(-1, keepdims=True)", hint='softmax'),
+        "transposed W_hy": Mistake("def rnn_outputs(H, W_hy, b_y):\n    return H @ W_hy.T + b_y", hint='transposed'),
+        "only the last step": Mistake("def rnn_outputs(H, W_hy, b_y):\n    return H[:, -1:] @ W_hy + b_y", hint='last step'),
     },
     "RNN": {
-        "h0 created on the default device": _RNN_HEAD + """
+        "h0 created on the default device": Mistake(_RNN_HEAD + """
     def forward(self, X, h0=None):
         h = torch.zeros(X.shape[0], self.W_hh.shape[0], dtype=X.dtype) if h0 is None else h0
         states = []
@@ -68,8 +70,8 @@ def rnn_forward(X, h0, W_xh, W_hh, b_h):
             h = torch.tanh(X[:, s] @ self.W_xh + h @ self.W_hh + self.b_h)
             states.append(h)
         return torch.stack(states, dim=1), h
-""",
-        "swapped weights in forward": _RNN_HEAD.replace("(input_size, hidden_size)", "(input_size, hidden_size)") + """
+""", hint='device'),
+        "W_hh transposed in forward": Mistake(_RNN_HEAD + """
     def forward(self, X, h0=None):
         h = X.new_zeros(X.shape[0], self.W_hh.shape[0]) if h0 is None else h0
         states = []
@@ -77,8 +79,8 @@ def rnn_forward(X, h0, W_xh, W_hh, b_h):
             h = torch.tanh(X[:, s] @ self.W_xh + h @ self.W_hh.T + self.b_h)
             states.append(h)
         return torch.stack(states, dim=1), h
-""",
-        "returns H including h0": _RNN_HEAD + """
+""", hint='W_hh is transposed'),
+        "returns H including h0": Mistake(_RNN_HEAD + """
     def forward(self, X, h0=None):
         h = X.new_zeros(X.shape[0], self.W_hh.shape[0]) if h0 is None else h0
         states = [h]
@@ -86,8 +88,26 @@ def rnn_forward(X, h0, W_xh, W_hh, b_h):
             h = torch.tanh(X[:, s] @ self.W_xh + h @ self.W_hh + self.b_h)
             states.append(h)
         return torch.stack(states, dim=1), h
-""",
-        "PyTorch's weight layout (H, D)": """
+""", hint='includes h_0'),
+        "h0 = torch.zeros(N, H): no dtype, no device": Mistake(_RNN_HEAD + """
+    def forward(self, X, h0=None):
+        h = torch.zeros(X.shape[0], self.W_hh.shape[0]) if h0 is None else h0
+        states = []
+        for s in range(X.shape[1]):
+            h = torch.tanh(X[:, s] @ self.W_xh + h @ self.W_hh + self.b_h)
+            states.append(h)
+        return torch.stack(states, dim=1), h
+""", hint="dtype"),
+        "weights initialised with torch.randn": Mistake(edit(_RNN_HEAD, ".uniform_(-bound, bound)", ".normal_()") + """
+    def forward(self, X, h0=None):
+        h = X.new_zeros(X.shape[0], self.W_hh.shape[0]) if h0 is None else h0
+        states = []
+        for s in range(X.shape[1]):
+            h = torch.tanh(X[:, s] @ self.W_xh + h @ self.W_hh + self.b_h)
+            states.append(h)
+        return torch.stack(states, dim=1), h
+""", hint="[-1/sqrt(H), 1/sqrt(H)]"),
+        "PyTorch's weight layout (H, D)": Mistake("""
 class RNN(torch.nn.Module):
     def __init__(self, input_size, hidden_size):
         super().__init__()
@@ -103,7 +123,7 @@ class RNN(torch.nn.Module):
             h = torch.tanh(X[:, s] @ self.W_xh.T + h @ self.W_hh.T + self.b_h)
             states.append(h)
         return torch.stack(states, dim=1), h
-""",
+""", hint='transposed'),
     },
 }
 
