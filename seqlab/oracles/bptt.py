@@ -81,6 +81,16 @@ def rnn_step_backward_mistakes(dh_t, x_t, h_prev, W_xh, W_hh, b_h) -> dict:
             right[0], right[1], right[2].T, right[3], right[4])
     out["dW_hh is transposed: it must be h_prevᵀ @ (local gradient)"] = (
         right[0], right[1], right[2], right[3].T, right[4])
+    h_t = np.tanh(x_t @ W_xh + h_prev @ W_hh + b_h)
+    local = dh_t * (1 - h_t ** 2)                      # the gradient at the pre-activation
+    out["the tanh derivative uses h_prev: it is 1 - h_t**2, with h_t the output of this step"] = (
+        _linear_step_backward(dh_t * (1 - h_prev ** 2), x_t, h_prev, W_xh, W_hh))
+    out["tanh applied twice: h_t is already tanh(a), so the derivative is 1 - h_t**2, not 1 - tanh(h_t)**2"] = (
+        _linear_step_backward(dh_t * (1 - np.tanh(h_t) ** 2), x_t, h_prev, W_xh, W_hh))
+    out["dh_prev uses W_hh untransposed: it is (local gradient) @ W_hhᵀ"] = (
+        right[0], local @ W_hh, right[2], right[3], right[4])
+    out["dW_hh uses h_t: it is h_prevᵀ @ (local gradient), with the state that went into the step"] = (
+        right[0], right[1], right[2], h_t.T @ local, right[4])
     return out
 
 
@@ -148,13 +158,39 @@ def sliding_window_rnn_backward(dH, X, h0, W_xh, W_hh, b_h, k):
             n(rnn.bias_ih_l0.grad))
 
 
+def _chained_backward(dH, X, h0, H, W_xh, W_hh, order, h_prev_of, accumulate=True):
+    """What a loop of step backwards gives when it visits the steps in ``order``, takes
+    ``h_prev_of(s)`` as the state before step ``s`` and (unless ``accumulate``) overwrites the weight
+    gradients: each step's gradients by autograd through the linear part of the step, with the tanh
+    derivative ``1 - h_t**2`` taken from the given ``H``. Used only to name mistakes."""
+    T = X.shape[1]
+    dX, grads = np.zeros_like(X), [np.zeros_like(W_xh), np.zeros_like(W_hh), np.zeros(W_hh.shape[0])]
+    carried = np.zeros_like(h0)
+    for s in order:
+        local = (dH[:, s] + carried) * (1 - H[:, s] ** 2)
+        dx, carried, *dW = _linear_step_backward(local, X[:, s], h_prev_of(s), W_xh, W_hh)
+        dX[:, s] = dx
+        grads = [g + d for g, d in zip(grads, dW)] if accumulate else dW
+    return (dX, carried, *grads)
+
+
 def rnn_backward_mistakes(dH, X, h0, W_xh, W_hh, b_h) -> dict:
     """What ``rnn_backward`` returns under the usual slips (tuples, see :func:`pick`)."""
-    dH, X = np.asarray(dH), np.asarray(X)
+    dH, X, h0 = np.asarray(dH), np.asarray(X), np.asarray(h0)
     T = X.shape[1]
     last_only = np.zeros_like(dH)
     last_only[:, -1] = dH[:, -1]
+    with torch.no_grad():
+        H = n(torch_rnn(W_xh, W_hh, b_h)(t(X), t(h0)[None])[0])
+    before = lambda s: H[:, s - 1] if s > 0 else h0
+    backwards = range(T - 1, -1, -1)
     return {
+        "the loop runs forward in time: backpropagation goes from s = T-1 down to 0":
+            _chained_backward(dH, X, h0, H, W_xh, W_hh, range(T), before),
+        "off by one: the state before step s is H[:, s-1] (h0 for s = 0), not H[:, s]":
+            _chained_backward(dH, X, h0, H, W_xh, W_hh, backwards, lambda s: H[:, s]),
+        "the weight gradients are overwritten at every step: add them up (+=) over time":
+            _chained_backward(dH, X, h0, H, W_xh, W_hh, backwards, before, accumulate=False),
         "no gradient flows from h_t back to h_{t-1}: add dh_prev of step s to dH[:, s-1]":
             _unrolled_backward(dH, X, h0, W_xh, W_hh, b_h, set(range(1, T))),
         "only the last step's gradient dH[:, -1] is used: every step's output sends one":
@@ -168,7 +204,12 @@ def truncated_rnn_backward_mistakes(dH, X, h0, W_xh, W_hh, b_h, k) -> dict:
     """What ``truncated_rnn_backward`` returns under the usual slips (tuples, see :func:`pick`)."""
     T = np.shape(X)[1]
     right = chunk_cuts(T, k)
-    out = {
+    out = {"the chunks have k + 1 steps: detach every k steps, at s = k, 2k, ...":
+           _unrolled_backward(dH, X, h0, W_xh, W_hh, b_h, chunk_cuts(T, k + 1))} if k + 1 < T else {}
+    if k > 1:
+        out["the state is detached at every step: detach only at the chunk boundaries s = k, 2k, ..."] = (
+            _unrolled_backward(dH, X, h0, W_xh, W_hh, b_h, set(range(1, T))))
+    out |= {
         "k is ignored: this is full BPTT": rnn_backward(dH, X, h0, W_xh, W_hh, b_h),
         "h_0 is cut off too: dh0 must still receive the first chunk's gradient":
             _unrolled_backward(dH, X, h0, W_xh, W_hh, b_h, right | {0}),
@@ -227,6 +268,7 @@ def numerical_gradient_mistakes(x, h) -> dict:
         "divided by h instead of 2h": 2 * centred,
         "the step h is ignored (a fixed step is used instead)": 3 * x ** 2 + 1e-10,
         "the gradient is flattened: return an array of x's shape": centred.ravel(),
+        "every entry was perturbed at once: move one entry of x at a time": np.full(x.shape, np.sum(centred)),
     }
 
 

@@ -4,29 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from tests import harness
-from tests.harness import Mistake, graded_ids, run_notebook, source_notebook, stub_sources
+from tests.chapters.standard import solution_run, standard_tests
+from tests.harness import Mistake, run_notebook, source_notebook
 
 A = "03-bptt"
 #: cells that grade nothing: the training run and the students' own gradient check (both run in
 #: test_solution_gets_full_marks); skipped when trying mistakes and alternatives, to keep this file fast
 SKIP = ("long-experiment", "gradient-check")
-
-
-def check_mistake(assignment, function, mistake):
-    """tests.harness.check_mistake, without the ungraded cells."""
-    path = source_notebook(assignment)
-    run = run_notebook(path, {function: mistake.source}, skip_tags=SKIP)
-    expected = mistake.caught_by or harness.tests_of(function, graded_ids(path))
-    assert expected, f"no test cells named test_{function}_* in {path.name}"
-    passed = [g for g in expected if run.failures.get(g) is None]
-    assert not passed, f"these test cells give full marks to the mistake: {passed}"
-
-
-def check_alternative(assignment, function, source):
-    """tests.harness.check_alternative, without the ungraded cells."""
-    run = run_notebook(source_notebook(assignment), {function: source}, skip_tags=SKIP)
-    assert not run.failed(), f"a correct alternative lost points: { {g: run.failures[g] for g in run.failed()} }"
 
 # A full rnn_backward / truncated_rnn_backward written by a student, with one slot changed.
 _BACKWARD = """
@@ -91,24 +75,24 @@ def tbptt(**changes):
 
 MISTAKES = {
     "rnn_step_backward": {
-        "tanh derivative from h_prev": step(da="dh_t * (1 - h_prev ** 2)"),
-        "tanh derivative as 1 - tanh(h_t)**2 (tanh applied twice)": step(da="dh_t * (1 - np.tanh(h_t) ** 2)"),
-        "tanh derivative missing": step(da="dh_t"),
-        "W_hh not transposed in dh_prev": step(dh="da @ W_hh"),
-        "db_h not summed over the batch": step(db="da"),
-        "dW_hh from h_t instead of h_prev": step(dWh="h_t.T @ da"),
-        "dW_xh without the tanh derivative": step(dWx="x_t.T @ dh_t"),
+        "tanh derivative from h_prev": Mistake(step(da="dh_t * (1 - h_prev ** 2)"), hint='uses h_prev'),
+        "tanh derivative as 1 - tanh(h_t)**2 (tanh applied twice)": Mistake(step(da="dh_t * (1 - np.tanh(h_t) ** 2)"), hint='tanh applied twice'),
+        "tanh derivative missing": Mistake(step(da="dh_t"), hint='tanh derivative'),
+        "W_hh not transposed in dh_prev": Mistake(step(dh="da @ W_hh"), hint='W_hh untransposed'),
+        "db_h not summed over the batch": Mistake(step(db="da"), hint='not summed over the batch'),
+        "dW_hh from h_t instead of h_prev": Mistake(step(dWh="h_t.T @ da"), hint='dW_hh uses h_t'),
+        "dW_xh without the tanh derivative": Mistake(step(dWx="x_t.T @ dh_t"), hint='tanh derivative'),
     },
     "rnn_backward": {
-        "no gradient carried from h_t to h_{t-1}": backward(upstream="dH[:, s]"),
-        "only the last step's output gradient used": backward(upstream="dh_next + dH[:, -1] * (s == T - 1)"),
-        "loops forward in time": backward(order="range(T)"),
-        "off by one: h_prev is H[:, s]": backward(h_prev="H[:, s]"),
-        "weight gradients overwritten, not summed over time": backward(acc="="),
-        "dh0 returned as zeros": backward(dh0="np.zeros_like(h0)"),
+        "no gradient carried from h_t to h_{t-1}": Mistake(backward(upstream="dH[:, s]"), hint='no gradient flows'),
+        "only the last step's output gradient used": Mistake(backward(upstream="dh_next + dH[:, -1] * (s == T - 1)"), hint='only the last step'),
+        "loops forward in time": Mistake(backward(order="range(T)"), hint='forward in time'),
+        "off by one: h_prev is H[:, s]": Mistake(backward(h_prev="H[:, s]"), hint='off by one'),
+        "weight gradients overwritten, not summed over time": Mistake(backward(acc="="), hint='overwritten'),
+        "dh0 returned as zeros": Mistake(backward(dh0="np.zeros_like(h0)"), hint='dh0 is zero'),
     },
     "numerical_gradient": {
-        "forward differences": """
+        "forward differences": Mistake("""
 def numerical_gradient(f, x, h=1e-5):
     grad = np.zeros(x.shape)
     fx = f(x)
@@ -118,8 +102,8 @@ def numerical_gradient(f, x, h=1e-5):
         grad[idx] = (f(x) - fx) / h
         x[idx] = old
     return grad
-""",
-        "divides by h instead of 2h": """
+""", hint='forward differences'),
+        "divides by h instead of 2h": Mistake("""
 def numerical_gradient(f, x, h=1e-5):
     grad = np.zeros(x.shape)
     for idx in np.ndindex(x.shape):
@@ -131,8 +115,8 @@ def numerical_gradient(f, x, h=1e-5):
         x[idx] = old
         grad[idx] = (fp - fm) / h
     return grad
-""",
-        "x not restored": """
+""", hint='instead of 2h'),
+        "x not restored": Mistake("""
 def numerical_gradient(f, x, h=1e-5):
     grad = np.zeros(x.shape)
     for idx in np.ndindex(x.shape):
@@ -142,8 +126,8 @@ def numerical_gradient(f, x, h=1e-5):
         fm = f(x)
         grad[idx] = (fp - fm) / (2 * h)
     return grad
-""",
-        "fixed step, ignores h": """
+""", hint='restore'),
+        "fixed step, ignores h": Mistake("""
 def numerical_gradient(f, x, h=1e-5):
     grad = np.zeros(x.shape)
     for idx in np.ndindex(x.shape):
@@ -152,8 +136,8 @@ def numerical_gradient(f, x, h=1e-5):
         xm[idx] -= 1e-5
         grad[idx] = (f(xp) - f(xm)) / 2e-5
     return grad
-""",
-        "only 1-D x (flat gradient)": """
+""", hint='step h is ignored'),
+        "only 1-D x (flat gradient)": Mistake("""
 def numerical_gradient(f, x, h=1e-5):
     flat = x.reshape(-1)
     grad = np.zeros(flat.size)
@@ -166,19 +150,19 @@ def numerical_gradient(f, x, h=1e-5):
         flat[i] = old
         grad[i] = (fp - fm) / (2 * h)
     return grad
-""",
-        "perturbs every entry at once": """
+""", hint='flattened'),
+        "perturbs every entry at once": Mistake("""
 def numerical_gradient(f, x, h=1e-5):
     return np.full(x.shape, (f(x + h) - f(x - h)) / (2 * h))
-""",
+""", hint='one entry'),
     },
     "truncated_rnn_backward": {
-        "k ignored (full BPTT)": truncated(carry="dh_prev"),
-        "cuts at s = 0 too (dh0 zero)": truncated(carry="np.zeros_like(dh_prev) if s % k == 0 else dh_prev"),
-        "cuts one step early": truncated(carry="np.zeros_like(dh_prev) if (s + 1) % k == 0 else dh_prev"),
-        "chunks counted from the end": truncated(
-            carry="np.zeros_like(dh_prev) if s > 0 and (T - s) % k == 0 else dh_prev"),
-        "sliding window of k steps (the lecture's tau)": """
+        "k ignored (full BPTT)": Mistake(truncated(carry="dh_prev"), hint='k is ignored'),
+        "cuts at s = 0 too (dh0 zero)": Mistake(truncated(carry="np.zeros_like(dh_prev) if s % k == 0 else dh_prev"), hint='h_0 is cut off'),
+        "cuts one step early": Mistake(truncated(carry="np.zeros_like(dh_prev) if (s + 1) % k == 0 else dh_prev"), hint='one step early'),
+        "chunks counted from the end": Mistake(truncated(
+            carry="np.zeros_like(dh_prev) if s > 0 and (T - s) % k == 0 else dh_prev"), hint='from the end'),
+        "sliding window of k steps (the lecture's tau)": Mistake("""
 def truncated_rnn_backward(dH, X, h0, H, W_xh, W_hh, k):
     T = X.shape[1]
     dX = np.zeros_like(X)
@@ -196,19 +180,30 @@ def truncated_rnn_backward(dH, X, h0, H, W_xh, W_hh, k):
         if t - k < 0:
             dh0 += g
     return dX, dh0, dW_xh, dW_hh, db_h
-""",
+""", hint='sliding window'),
     },
     "tbptt_forward": {
-        "no detach (full BPTT)": tbptt(carry="h"),
-        "h0 detached too": tbptt(h0="h0.detach()"),
-        "detaches every step": tbptt(stride="1", width="1"),
-        "returned states detached": tbptt(append="H_chunk.detach()"),
-        "chunks of k + 1 steps": tbptt(stride="k + 1", width="k + 1"),
-        "one call over the whole X": """
+        "no detach (full BPTT)": Mistake(tbptt(carry="h"), hint='k is ignored'),
+        "h0 detached too": Mistake(tbptt(h0="h0.detach()"), hint='h_0 is cut off'),
+        "detaches every step": Mistake(tbptt(stride="1", width="1"), hint='every step'),
+        "returned states detached": Mistake(tbptt(append="H_chunk.detach()"), hint='not the hidden states you return'),
+        "chunks of k + 1 steps": Mistake(tbptt(stride="k + 1", width="k + 1"), hint='k + 1'),
+        "output preallocated with torch.zeros (no device)": Mistake("""
+def tbptt_forward(rnn, X, h0, k):
+    N, T, _ = X.shape
+    out = torch.zeros(N, T, h0.shape[1], dtype=X.dtype)
+    h = h0
+    for start in range(0, T, k):
+        H_chunk, h = rnn(X[:, start:start + k], h)
+        out[:, start:start + k] = H_chunk
+        h = h.detach()
+    return out
+""", hint="device"),
+        "one call over the whole X": Mistake("""
 def tbptt_forward(rnn, X, h0, k):
     H_all, _ = rnn(X, h0)
     return H_all
-""",
+""", hint='k is ignored'),
     },
 }
 
@@ -276,30 +271,17 @@ def tbptt_forward(rnn, X, h0, k):
 }
 
 
-def test_solution_gets_full_marks():
-    run = run_notebook(source_notebook(A))
-    assert not run.failed(), {g: run.failures[g] for g in run.failed()}
-    assert not run.cell_errors, run.cell_errors
-    # the students' own gradient check, run on the solution, reports tiny relative errors
-    for line in run.stdout.splitlines():
-        if "relative error" in line:
-            assert float(line.split()[-1]) < 1e-6, line
+CONTRACT = ["rnn_step_backward", "rnn_backward", "numerical_gradient", "truncated_rnn_backward", "tbptt_forward"]
+globals().update(standard_tests(A, CONTRACT, MISTAKES, ALTERNATIVES, skip_tags=SKIP))
 
 
-def test_every_graded_cell_fails_on_the_stubs():
-    run = run_notebook(source_notebook(A), stub_sources(A), skip_tags=SKIP)
-    assert set(run.failed()) == set(graded_ids(source_notebook(A)))
-
-
-@pytest.mark.parametrize("function,label", [(f, m) for f, ms in MISTAKES.items() for m in ms])
-def test_mistake_loses_points(function, label):
-    m = MISTAKES[function][label]
-    check_mistake(A, function, m if isinstance(m, Mistake) else Mistake(m))
-
-
-@pytest.mark.parametrize("function", ALTERNATIVES)
-def test_correct_alternative_keeps_full_marks(function):
-    check_alternative(A, function, ALTERNATIVES[function])
+def test_students_gradient_check_reports_tiny_errors():
+    """The students' own gradient check (a cell the mistakes skip), run on the solution."""
+    run = solution_run(A)
+    lines = [line for line in run.stdout.splitlines() if "relative error" in line]
+    assert lines
+    for line in lines:
+        assert float(line.split()[-1]) < 1e-6, line
 
 
 def test_float32_inputs_keep_working():
@@ -311,12 +293,6 @@ def test_float32_inputs_keep_working():
     H = np.tanh(np.zeros((2, 5, 4), dtype=np.float32) + 0.5)
     for g in ns["rnn_backward"](dH, X, h0, H, W_xh, W_hh) + ns["truncated_rnn_backward"](dH, X, h0, H, W_xh, W_hh, 2):
         assert g.dtype == np.float32
-
-
-def test_every_contract_function_has_mistakes_and_an_alternative():
-    contract = {"rnn_step_backward", "rnn_backward", "numerical_gradient", "truncated_rnn_backward", "tbptt_forward"}
-    assert set(MISTAKES) == set(ALTERNATIVES) == contract
-    assert all(len(m) >= 3 for m in MISTAKES.values())
 
 
 @pytest.mark.gpu
