@@ -186,6 +186,9 @@ def _grade(submitted: Path, out: Path, store: ResultStore, counts: dict, ctrl_c:
         lap("plan")
         if todo and pool is None:
             pool = runner.start(workers, len(todo), cluster)
+        elif not todo and pool is not None:  # started early for nothing: free the cores for the merge
+            pool.close()
+            pool = None
         results = runner.run_jobs(todo, workers=workers, cluster=cluster, progress=progress, pool=pool,
                                   on_result=store.save)
         lap(f"grade {len(todo)} submissions")

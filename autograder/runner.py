@@ -93,7 +93,8 @@ def kill_tree(pids: list[int]) -> None:
 
     The tree is frozen first (SIGSTOP), so that nothing forks a child between the listing and
     the kill. Kernels live in sessions of their own and may run as a slot's user, whose every
-    process is killed too (a daemon a student left behind has been re-parented away from the tree).
+    process is killed too (a daemon a student left behind has been re-parented away from the tree);
+    that happens while the worker still holds the slot, so no other run can be using its user yet.
     """
     import psutil
 
@@ -116,10 +117,11 @@ def kill_tree(pids: list[int]) -> None:
     for p in procs.values():
         with contextlib.suppress(psutil.Error):
             uids.add(p.uids().real)
-        with contextlib.suppress(psutil.Error):
-            p.kill()
     for uid in uids - {0, os.getuid()}:
         kill_user_processes(uid)
+    for p in procs.values():
+        with contextlib.suppress(psutil.Error):
+            p.kill()
     psutil.wait_procs(list(procs.values()), timeout=5)
 
 

@@ -2,6 +2,7 @@
 with 1 and 2 workers, on the same batch, in one run. Prints a markdown table.
 
     .venv/bin/python benchmarks/grading.py [--n 40] [--assignment 01-one-hot]
+    .venv/bin/python benchmarks/grading.py --rerun [--n 40]   # a rerun with nothing changed
 
 What each row measures (wall clock, the whole command):
 - stock: ``NbGraderAPI.autograde`` per student, in sequence (a fresh kernel and ``import torch`` each);
@@ -72,6 +73,23 @@ def cli(batch: Path, assignment: str, workers: int) -> tuple[float, float]:
         return dt, phase
 
 
+def rerun(batch: Path, assignment: str, workers: int = 2) -> tuple[float, float]:
+    """(seconds of a first run, seconds of the same command run again with nothing changed, which
+    reuses every stored result and grades nothing), whole commands, into one output folder."""
+    times = []
+    with tempfile.TemporaryDirectory(prefix="bench-out-") as out:
+        for _ in range(2):
+            t0 = time.perf_counter()
+            r = subprocess.run([sys.executable, "-m", "autograder", "grade", str(batch), "--out", out, "--assignment",
+                                assignment, "--workers", str(workers), "--no-progress"], cwd=ROOT, capture_output=True, text=True)
+            times.append(time.perf_counter() - t0)
+            if r.returncode != 0:
+                raise SystemExit(f"autograder failed:\n{r.stderr[-3000:]}")
+        if " 0 graded, " not in r.stdout:
+            raise SystemExit(f"the rerun graded something:\n{r.stdout}")
+    return times[0], times[1]
+
+
 def own_compute(assignment: str, repeats: int = 5) -> float:
     """Seconds to run the notebook's cells in a warm process (what no grader can avoid)."""
     code = f"""
@@ -98,7 +116,15 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=40)
     ap.add_argument("--assignment", default="01-one-hot")
     ap.add_argument("--skip-stock", action="store_true")
+    ap.add_argument("--rerun", action="store_true", help="only measure a rerun with nothing changed (2 workers)")
     args = ap.parse_args()
+    if args.rerun:
+        with tempfile.TemporaryDirectory(prefix="bench-batch-") as tmp:
+            _batch(Path(tmp) / "big", args.assignment, args.n)
+            first, again = rerun(Path(tmp) / "big", args.assignment)
+        print(f"{args.n} submissions of {args.assignment}, 2 workers: first run {first:.1f} s, "
+              f"the same command again with nothing changed {again:.1f} s (whole commands)")
+        return
     with tempfile.TemporaryDirectory(prefix="bench-batch-") as tmp:
         big, one = Path(tmp) / "big", Path(tmp) / "one"
         _batch(big, args.assignment, args.n)
