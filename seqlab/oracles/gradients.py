@@ -122,6 +122,9 @@ def hidden_jacobian_mistakes(h_t, W_hh) -> dict:
         "the tanh derivative 1 - h_t² is missing": hidden_jacobian(np.zeros_like(h_t), W_hh),
         "tanh was applied to h_t again: h_t already is tanh(a), so tanh'(a) = 1 - h_t²":
             hidden_jacobian(np.tanh(h_t), W_hh),
+        # the rows of the Jacobian at h_t = 0 (pure W_hhᵀ), scaled by the wrong factor
+        "the tanh derivative is written 1 - h_t: it is 1 - h_t² (h_t = tanh(a))":
+            (1 - h_t)[..., None] * hidden_jacobian(np.zeros_like(h_t), W_hh),
     }
 
 
@@ -142,6 +145,9 @@ def gradient_norms_mistakes(H, W_hh, dh_T) -> dict:
             np.sqrt((G ** 2).sum(axis=2)).mean(axis=0),
         "the per-sequence norms are summed: use the Frobenius norm of the whole (N, H) gradient":
             np.sqrt((G ** 2).sum(axis=2)).sum(axis=0),
+        # the step from h_1 back to h_0 depends on h_1 only, so any state stands in for h_0
+        "there is one norm too many: entry t-1 belongs to h_t for t = 1..T, and h_0 gets none":
+            gradient_norms_through_time(np.concatenate([np.zeros_like(H[:, :1]), H], axis=1), W_hh, dh_T),
     }
 
 

@@ -11,127 +11,127 @@ A = "04-gradients"
 
 MISTAKES = {
     "hidden_jacobian": {
-        "W_hh not transposed (the lecture's column-form W_hh copied into row-form code)": """
+        "W_hh not transposed (the lecture's column-form W_hh copied into row-form code)": Mistake("""
 def hidden_jacobian(h_t, W_hh):
     return (1 - h_t ** 2)[:, :, None] * W_hh[None]
-""",
-        "diag(1 - h²) on the wrong side": """
+""", hint='W_hh is not transposed'),
+        "diag(1 - h²) on the wrong side": Mistake("""
 def hidden_jacobian(h_t, W_hh):
     return W_hh.T[None] * (1 - h_t ** 2)[:, None, :]
-""",
-        "tanh derivative missing": """
+""", hint='wrong side'),
+        "tanh derivative missing": Mistake("""
 def hidden_jacobian(h_t, W_hh):
     return np.repeat(W_hh.T[None], h_t.shape[0], axis=0)
-""",
-        "1 - h instead of 1 - h²": """
+""", hint='1 - h_t² is missing'),
+        "1 - h instead of 1 - h²": Mistake("""
 def hidden_jacobian(h_t, W_hh):
     return (1 - h_t)[:, :, None] * W_hh.T[None]
-""",
-        "tanh applied again: 1 - tanh(h_t)²": """
+""", hint='written 1 - h_t'),
+        "tanh applied again: 1 - tanh(h_t)²": Mistake("""
 def hidden_jacobian(h_t, W_hh):
     return (1 - np.tanh(h_t) ** 2)[:, :, None] * W_hh.T[None]
-""",
+""", hint='tanh was applied to h_t again'),
     },
     "gradient_norms_through_time": {
-        "reversed order (entry 0 is h_T)": """
+        "reversed order (entry 0 is h_T)": Mistake("""
 def gradient_norms_through_time(H, W_hh, dh_T):
     g, out = dh_T, [np.linalg.norm(dh_T)]
     for s in range(H.shape[1] - 1, 0, -1):
         g = np.einsum("ni,nij->nj", g, hidden_jacobian(H[:, s], W_hh))
         out.append(np.linalg.norm(g))
     return np.array(out)
-""",
-        "W_hh not transposed in the backward step": """
+""", hint='reversed'),
+        "W_hh not transposed in the backward step": Mistake("""
 def gradient_norms_through_time(H, W_hh, dh_T):
     g, out = dh_T, [np.linalg.norm(dh_T)]
     for s in range(H.shape[1] - 1, 0, -1):
         g = (g * (1 - H[:, s] ** 2)) @ W_hh
         out.append(np.linalg.norm(g))
     return np.array(out[::-1])
-""",
-        "derivative taken at h_{t-1} (off by one step)": """
+""", hint='W_hh is not transposed'),
+        "derivative taken at h_{t-1} (off by one step)": Mistake("""
 def gradient_norms_through_time(H, W_hh, dh_T):
     g, out = dh_T, [np.linalg.norm(dh_T)]
     for s in range(H.shape[1] - 1, 0, -1):
         g = np.einsum("ni,nij->nj", g, hidden_jacobian(H[:, s - 1], W_hh))
         out.append(np.linalg.norm(g))
     return np.array(out[::-1])
-""",
-        "per-sequence norms averaged over the batch": """
+""", hint='taken at h_{t-1}'),
+        "per-sequence norms averaged over the batch": Mistake("""
 def gradient_norms_through_time(H, W_hh, dh_T):
     g, out = dh_T, [np.linalg.norm(dh_T, axis=1).mean()]
     for s in range(H.shape[1] - 1, 0, -1):
         g = np.einsum("ni,nij->nj", g, hidden_jacobian(H[:, s], W_hh))
         out.append(np.linalg.norm(g, axis=1).mean())
     return np.array(out[::-1])
-""",
-        "T + 1 entries (a norm for h_0 too)": """
+""", hint='averaged'),
+        "T + 1 entries (a norm for h_0 too)": Mistake("""
 def gradient_norms_through_time(H, W_hh, dh_T):
     g, out = dh_T, [np.linalg.norm(dh_T)]
     for s in range(H.shape[1] - 1, -1, -1):
         g = np.einsum("ni,nij->nj", g, hidden_jacobian(H[:, s], W_hh))
         out.append(np.linalg.norm(g))
     return np.array(out[::-1])
-""",
+""", hint='one norm too many'),
     },
     "clip_grad_norm": {
-        "the lecture's snippet: squared norm compared and divided by": """
+        "the lecture's snippet: squared norm compared and divided by": Mistake("""
 def clip_grad_norm(grads, max_norm):
     grad_norm = sum(np.sum(g * g) for g in grads)
     if grad_norm > max_norm:
         return [g * (max_norm / grad_norm) for g in grads], float(np.sqrt(grad_norm))
     return [g.copy() for g in grads], float(np.sqrt(grad_norm))
-""",
-        "each array clipped by its own norm": """
+""", hint='SQUARED norm'),
+        "each array clipped by its own norm": Mistake("""
 def clip_grad_norm(grads, max_norm):
     out = []
     for g in grads:
         n = np.linalg.norm(g)
         out.append(g * min(1.0, max_norm / (n + 1e-6)))
     return out, float(np.sqrt(sum(np.sum(g ** 2) for g in grads)))
-""",
-        "scales up small gradients (no min(1, ...))": """
+""", hint='its own norm'),
+        "scales up small gradients (no min(1, ...))": Mistake("""
 def clip_grad_norm(grads, max_norm):
     total = float(np.sqrt(sum(np.sum(g ** 2) for g in grads)))
     return [g * (max_norm / (total + 1e-6)) for g in grads], total
-""",
-        "modifies the inputs in place": """
+""", hint='scaled UP'),
+        "modifies the inputs in place": Mistake("""
 def clip_grad_norm(grads, max_norm):
     total = float(np.sqrt(sum(np.sum(g ** 2) for g in grads)))
     for g in grads:
         g *= min(1.0, max_norm / (total + 1e-6))
     return grads, total
-""",
-        "returns the norm after clipping": """
+""", hint='in place'),
+        "returns the norm after clipping": Mistake("""
 def clip_grad_norm(grads, max_norm):
     total = float(np.sqrt(sum(np.sum(g ** 2) for g in grads)))
     out = [g * min(1.0, max_norm / (total + 1e-6)) for g in grads]
     return out, float(np.sqrt(sum(np.sum(g ** 2) for g in out)))
-""",
+""", hint='AFTER clipping'),
     },
     "clip_grad_value": {
-        "only the upper bound": """
+        "only the upper bound": Mistake("""
 def clip_grad_value(grads, clip_value):
     return [np.minimum(g, clip_value) for g in grads]
-""",
-        "modifies the inputs in place": """
+""", hint='only the upper bound'),
+        "modifies the inputs in place": Mistake("""
 def clip_grad_value(grads, clip_value):
     for g in grads:
         np.clip(g, -clip_value, clip_value, out=g)
     return grads
-""",
-        "clips by norm instead of by value": """
+""", hint=('in place', 'new array')),
+        "clips by norm instead of by value": Mistake("""
 def clip_grad_value(grads, clip_value):
     total = np.sqrt(sum(np.sum(g ** 2) for g in grads))
     return [g * min(1.0, clip_value / (total + 1e-6)) for g in grads]
-""",
-        "one concatenated array instead of a list": """
+""", hint='clipped by norm'),
+        "one concatenated array instead of a list": Mistake("""
 def clip_grad_value(grads, clip_value):
     return np.clip(np.concatenate([g.ravel() for g in grads]), -clip_value, clip_value)
-""",
+""", hint='one array per gradient'),
     },
     "clip_grad_norm_torch": {
-        "the lecture's snippet: squared norm": """
+        "the lecture's snippet: squared norm": Mistake("""
 def clip_grad_norm_torch(parameters, max_norm):
     params = [p for p in parameters if p.grad is not None]
     sq = sum((p.grad ** 2).sum() for p in params)
@@ -139,24 +139,24 @@ def clip_grad_norm_torch(parameters, max_norm):
         for p in params:
             p.grad.mul_(max_norm / sq)
     return sq.sqrt()
-""",
-        "generator used twice (the second pass clips nothing)": """
+""", hint='SQUARED norm'),
+        "generator used twice (the second pass clips nothing)": Mistake("""
 def clip_grad_norm_torch(parameters, max_norm):
     total = torch.sqrt(sum((p.grad ** 2).sum() for p in parameters if p.grad is not None))
     for p in parameters:
         if p.grad is not None:
             p.grad.mul_(torch.clamp(max_norm / (total + 1e-6), max=1.0))
     return total
-""",
-        "not in place (rebinds a local name)": """
+""", hint=('in place', 'generator is empty')),
+        "not in place (rebinds a local name)": Mistake("""
 def clip_grad_norm_torch(parameters, max_norm):
     grads = [p.grad for p in parameters if p.grad is not None]
     total = torch.sqrt(sum((g ** 2).sum() for g in grads))
     for g in grads:
         g = g * torch.clamp(max_norm / (total + 1e-6), max=1.0)
     return total
-""",
-        "accumulator created on the default device": """
+""", hint=('in place', 'generator is empty')),
+        "accumulator created on the default device": Mistake("""
 def clip_grad_norm_torch(parameters, max_norm):
     grads = [p.grad for p in parameters if p.grad is not None]
     total = torch.zeros(())
@@ -166,7 +166,15 @@ def clip_grad_norm_torch(parameters, max_norm):
     for g in grads:
         g.mul_(torch.clamp(max_norm / (total + 1e-6), max=1.0))
     return total
-""",
+""", hint='device='),
+        "norm rebuilt with torch.tensor(total.item())": Mistake("""
+def clip_grad_norm_torch(parameters, max_norm):
+    grads = [p.grad for p in parameters if p.grad is not None]
+    total = torch.sqrt(sum((g ** 2).sum() for g in grads))
+    for g in grads:
+        g.mul_(torch.clamp(max_norm / (total + 1e-6), max=1.0))
+    return torch.tensor(total.item())
+""", hint="device="),
         "returns a Python float": Mistake("""
 def clip_grad_norm_torch(parameters, max_norm):
     grads = [p.grad for p in parameters if p.grad is not None]
@@ -174,7 +182,7 @@ def clip_grad_norm_torch(parameters, max_norm):
     for g in grads:
         g.mul_(min(1.0, max_norm / (total + 1e-6)))
     return total
-""", caught_by=("test_clip_grad_norm_torch_visible", "test_clip_grad_norm_torch_hidden")),
+""", caught_by=("test_clip_grad_norm_torch_visible", "test_clip_grad_norm_torch_hidden"), hint='as a tensor'),
     },
 }
 
