@@ -122,7 +122,10 @@ def kill_tree(pids: list[int]) -> None:
     for p in procs.values():
         with contextlib.suppress(psutil.Error):
             p.kill()
-    psutil.wait_procs(list(procs.values()), timeout=5)
+    # Wait for the descendants to go, but leave ``pids`` (children of this process) to whoever
+    # started them: a pool must reap its own workers (Workers.close joins them); reaped behind its
+    # back, they would look alive to it forever and its thread would spin at exit.
+    psutil.wait_procs([p for pid, p in procs.items() if pid not in pids], timeout=5)
 
 
 class Workers:
@@ -133,10 +136,14 @@ class Workers:
         from . import jobs
 
         self.n = max(1, n)
-        with _sigint_blocked():
-            self.pool = ProcessPoolExecutor(max_workers=self.n, mp_context=multiprocessing.get_context("spawn"),
-                                            initializer=jobs.pool_init)
-            self._warming = [self.pool.submit(os.getpid) for _ in range(self.n)]  # spawn them all now
+        try:
+            with _sigint_blocked():
+                self.pool = ProcessPoolExecutor(max_workers=self.n, mp_context=multiprocessing.get_context("spawn"),
+                                                initializer=jobs.pool_init)
+                self._warming = [self.pool.submit(os.getpid) for _ in range(self.n)]  # spawn them all now
+        except KeyboardInterrupt:  # held back while spawning, raised as the block ends: the caller has no pool to close
+            self.close()
+            raise
 
     def run(self, jobs: list[dict], bar: Progress, on_result=None) -> list[dict]:
         from . import jobs as job_functions
@@ -151,6 +158,8 @@ class Workers:
         with them), then let the pool's own thread see them gone."""
         procs = list((getattr(self.pool, "_processes", None) or {}).values())
         kill_tree([p.pid for p in procs if p.pid])
+        for p in procs:
+            p.join(timeout=5)  # reaped by multiprocessing itself, so the pool sees them dead
         self.pool.shutdown(wait=False, cancel_futures=True)
 
 
