@@ -100,3 +100,93 @@ def read_csv(path: Path) -> list[dict]:
 
     with path.open(encoding="utf-8-sig", newline="") as fh:
         return list(csv.DictReader(fh))
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class JupyterServer:
+    """A Jupyter server started as ``user`` in their working folder by ``command`` (``jupyter
+    server``, ``jupyter lab`` or the README's command line, its first word a path relative to
+    that folder or a command of the environment), on 127.0.0.1 with a free port and a token,
+    killed (its whole process group) on ``close``. Its log is kept for failure messages."""
+
+    TOKEN = "course-test-token"
+
+    def __init__(self, user: User, command: list[str] | tuple[str, ...] = ("jupyter", "server"), timeout: float = 120):
+        import time
+        import urllib.request
+
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}/"
+        self.log = user.home / f"jupyter-{self.port}.log"
+        exe = command[0] if (user.cwd / command[0]).exists() or "/" in command[0] else str(BIN / command[0])
+        cmd = [exe, *command[1:], "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
+               f"--IdentityProvider.token={self.TOKEN}", "--ServerApp.port_retries=0"]
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            cmd.append("--allow-root")  # the test machine runs as root; a student's never does
+        self.command = cmd
+        self._fh = self.log.open("w")
+        self.proc = subprocess.Popen(cmd, cwd=user.cwd, env=user.env(), stdout=self._fh, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"`{' '.join(cmd)}` exited {self.proc.returncode} before serving:\n{self.log_text()}")
+            try:
+                urllib.request.urlopen(self.url("api/status"), timeout=2).read()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    self.close()
+                    raise AssertionError(f"`{' '.join(cmd)}` did not answer in {timeout} s:\n{self.log_text()}")
+                time.sleep(0.5)
+
+    @property
+    def root_dir(self) -> Path:
+        """The folder the server serves (from its log: jupyter_server names it at start-up)."""
+        import re
+
+        self._fh.flush()
+        text = self.log.read_text(encoding="utf-8", errors="replace")
+        m = re.search(r"Serving notebooks from local directory: (.+)", text)
+        assert m, text[-3000:]
+        return Path(m.group(1).strip())
+
+    def url(self, path: str) -> str:
+        sep = "&" if "?" in path else "?"
+        return f"{self.base}{path}{sep}token={self.TOKEN}"
+
+    def get_json(self, path: str):
+        import urllib.request
+
+        with urllib.request.urlopen(self.url(path), timeout=60) as r:
+            return json.loads(r.read().decode("utf-8"))
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def log_text(self) -> str:
+        self._fh.flush()
+        return self.log.read_text(encoding="utf-8", errors="replace")[-6000:]
+
+    def close(self) -> None:
+        import signal
+
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(timeout=15)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.proc.wait(timeout=5)
+        self._fh.close()
