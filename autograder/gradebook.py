@@ -103,13 +103,15 @@ def merge(report, prepared: dict, results: list[dict], statuses: dict, out: Path
         for student in report.students:
             for a in report.assignments:
                 res = by_key.get((student, a))
+                grades = {}  # (notebook, grade_id) -> the submission's Grade row (one lookup, not one query per cell)
                 if res is not None:
                     gb.update_or_create_student(student)
                     try:
                         gb.remove_submission(a, student)  # regrading replaces, never duplicates
                     except MissingEntry:
                         pass
-                    gb.add_submission(a, student)
+                    submission = gb.add_submission(a, student)
+                    grades = {(nb.name, g.name): g for nb in submission.notebooks for g in nb.grades}
                     if partial:
                         shutil.rmtree(out / "feedback" / student / a, ignore_errors=True)
                 for cell in prepared["cells_of"][a]:
@@ -124,12 +126,10 @@ def merge(report, prepared: dict, results: list[dict], statuses: dict, out: Path
                             st = "error"
                         else:
                             st, score = row["status"], float(row["score"])
-                            try:
-                                g = gb.find_grade(cell.grade_id, cell.notebook, a, student)
+                            g = grades.get((cell.notebook, cell.grade_id))
+                            if g is not None:
                                 g.auto_score = score
                                 g.needs_manual_grade = False
-                            except MissingEntry:
-                                pass
                     rows.append(dict(student_id=student, assignment=a, notebook=cell.notebook, grade_id=cell.grade_id,
                                      score=score, max_score=cell.points, status=st))
                 if res is not None:
