@@ -160,7 +160,7 @@ def _grade(submitted: Path, out: Path, store: ResultStore, counts: dict, ctrl_c:
         if partial and (out / "gradebook.db").exists():
             shutil.copy2(out / "gradebook.db", staging / "gradebook.db")  # updated there, moved back at the end
         folders = [(s.name, a.name) for s in submitted.iterdir() if s.is_dir() and not s.name.startswith(".")
-                   for a in s.iterdir() if a.is_dir()]
+                   for a in s.iterdir() if a.is_dir() and not a.name.startswith(".")]
         if partial:
             folders = [f for f in folders if f[0] in only_students]
         # Start the workers now, so that they import torch while nbgrader prepares, unless this
