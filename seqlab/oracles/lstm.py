@@ -243,10 +243,41 @@ def lstm_forward_mistakes(X, h0, c0, W_x, W_h, b) -> tuple[dict, dict]:
         add(_order_label(order), *lstm_forward(X, h0, c0, *alter_gates(W_x, W_h, b, order=order)))
     add("the forget gate is missing: c_t must be f_t * c_prev + i_t * g_t",
         *lstm_forward(X, h0, c0, *alter_gates(W_x, W_h, b, shift={"f": -SATURATE})))
+    add("the forget gate is not applied: c_t must be f_t * c_prev + i_t * g_t (got c_prev + i_t * g_t)",
+        *lstm_forward(X, h0, c0, *alter_gates(W_x, W_h, b, shift={"f": SATURATE})))
     add("the bias b is missing", *lstm_forward(X, h0, c0, W_x, W_h, 0 * b))
+    h, c, Hs, Cs = h0, c0, [], []
+    late = "h_t is computed from c_prev: use the NEW cell state, h_t = o_t * tanh(c_t)"
+    for s in range(T):      # each step's h from the old cell state, fed to the next step
+        h, c = lstm_step_mistakes(X[:, s], h, c, W_x, W_h, b)[0][late], lstm_step(X[:, s], h, c, W_x, W_h, b)[1]
+        Hs.append(h)
+        Cs.append(c)
+    if T:
+        add(late, np.stack(Hs, 1), np.stack(Cs, 1))
     Hm["H and C are swapped: return (H, C)"] = C
     Cm["H and C are swapped: return (H, C)"] = H
     return Hm, Cm
+
+
+def module_mistakes(model, X, state=None) -> tuple[dict, dict]:
+    """``lstm_forward_mistakes`` for a course ``LSTM`` module and tensor inputs:
+    ``(mistakes for H, mistakes for c_T)``; empty when the weights are not in the course layout."""
+    W_x, W_h, b = (w.detach().cpu().numpy() for w in (model.W_x, model.W_h, model.b))
+    X = X.detach().cpu().numpy()
+    if W_x.shape[0] != X.shape[-1]:
+        return {}, {}
+    N, Hd = X.shape[0], W_h.shape[0]
+    h0, c0 = ((s.detach().cpu().numpy() for s in state) if state is not None
+              else (np.zeros((N, Hd)), np.zeros((N, Hd))))
+    Hm, Cm = lstm_forward_mistakes(X, h0, c0, W_x, W_h, b)
+    return Hm, {label: C[:, -1] for label, C in Cm.items() if C.ndim == 3 and C.shape[1]}
+
+
+def parameter_shape_mistakes(input_size: int, hidden_size: int) -> dict:
+    """``{name: shape}`` of the LSTM's parameters under the usual slips."""
+    D, H = input_size, hidden_size
+    return {"the weights are stored as PyTorch stores them, transposed: the course uses W_x (D, 4H) and "
+            "W_h (H, 4H), so that x_t @ W_x works": {"W_x": (4 * H, D), "W_h": (4 * H, H), "b": (4 * H,)}}
 
 
 def gru_step_mistakes(x_t, h_prev, W_x, W_h, b_x, b_h) -> dict:
@@ -288,6 +319,15 @@ def gru_step_mistakes(x_t, h_prev, W_x, W_h, b_x, b_h) -> dict:
     b_hn_only = join({k: v if k == "n" else 0 * v for k, v in blocks(b_h).items()})   # (3H,): b_hn, zeros elsewhere
     add("b_hn is added outside the reset gate: it belongs inside r * (h_prev W_hn + b_hn)",
         gru_step(x_t, h_prev, W_x, W_h, b_x + b_hn_only, b_h - b_hn_only))
+    # the original paper's form, n = tanh(x W_xn + b_xn + (r * h_prev) W_hn + b_hn): the built-in
+    # with r forced open and z shut gives n for the input r * h_prev; r and z come from the weights
+    rx, zx, _ = _split(x_t @ W_x + b_x, 3)
+    rh, zh, _ = _split(h_prev @ W_h + b_h, 3)
+    r, z = sigmoid(rx + rh), sigmoid(zx + zh)
+    open_r_shut_z = b_x + np.concatenate([np.full_like(r[0], S), np.full_like(r[0], -S), 0 * r[0]])
+    n_paper = gru_step(x_t, r * h_prev, W_x, W_h, open_r_shut_z, b_h)
+    add("the reset gate multiplies h_prev before W_hn (the original paper's form); PyTorch applies it "
+        "after: r * (h_prev W_hn + b_hn)", (1 - z) * n_paper + z * h_prev)
     add("the hidden bias b_h is ignored", gru_step(x_t, h_prev, W_x, W_h, b_x, 0 * b_h))
     add("the input bias b_x is ignored", gru_step(x_t, h_prev, W_x, W_h, 0 * b_x, b_h))
     if W_x.shape == W_h.shape:
@@ -302,6 +342,11 @@ def sigmoid_mistakes(x) -> dict:
         "the minus sign is missing: sigmoid(x) = 1 / (1 + exp(-x))": sigmoid(-x),
         "this is tanh, not the sigmoid (tanh has range (-1, 1), sigmoid (0, 1))": n(torch.tanh(t(x))),
     }
+    with np.errstate(over="ignore"):
+        overflows = np.exp(x) == np.inf
+    if overflows.any():
+        out["exp(x) overflows for large x (inf / inf is NaN): never take exp of a large positive number, "
+            "e.g. use exp(-|x|) and pick the form by the sign of x"] = np.where(overflows, np.nan, sigmoid(x))
     for lim in (5.0, 10.0, 15.0):  # clipping at 20 or more is harmless in float64
         out[f"the input is clipped to [-{lim:g}, {lim:g}]: sigmoid({x.max():g}) must be 1.0 to float64 precision"] = sigmoid(np.clip(x, -lim, lim))
     return out

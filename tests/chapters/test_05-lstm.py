@@ -4,33 +4,33 @@ import pytest
 import torch
 
 from tests.chapters.standard import solution_run, standard_tests
-from tests.harness import run_notebook, source_notebook
+from tests.harness import Mistake, run_notebook, source_notebook
 
 A = "05-lstm"
 CONTRACT = ["sigmoid", "lstm_step", "lstm_forward", "gru_step", "LSTM"]
 
 MISTAKES = {
     "sigmoid": {
-        "tanh where sigmoid belongs": """
+        "tanh where sigmoid belongs": Mistake("""
 def sigmoid(x):
     return np.tanh(x)
-""",
-        "the minus sign is missing": """
+""", hint='tanh'),
+        "the minus sign is missing": Mistake("""
 def sigmoid(x):
     return 1 / (1 + np.exp(x))
-""",
-        "exp(x) / (1 + exp(x)) gives NaN for large x": """
+""", hint='minus sign'),
+        "exp(x) / (1 + exp(x)) gives NaN for large x": Mistake("""
 def sigmoid(x):
     e = np.exp(x)
     return e / (1 + e)
-""",
-        "clips the input to [-10, 10] to avoid the overflow": """
+""", hint='overflows'),
+        "clips the input to [-10, 10] to avoid the overflow": Mistake("""
 def sigmoid(x):
     return 1 / (1 + np.exp(-np.clip(x, -10, 10)))
-""",
+""", hint='clipped'),
     },
     "lstm_step": {
-        "wrong gate order: the lecture's i, f, o, g": """
+        "wrong gate order: the lecture's i, f, o, g": Mistake("""
 def lstm_step(x_t, h_prev, c_prev, W_x, W_h, b):
     H = h_prev.shape[1]
     a = x_t @ W_x + h_prev @ W_h + b
@@ -38,16 +38,16 @@ def lstm_step(x_t, h_prev, c_prev, W_x, W_h, b):
     g = np.tanh(a[:, 3*H:])
     c = f * c_prev + i * g
     return o * np.tanh(c), c
-""",
-        "missing forget gate": """
+""", hint='order (i, f, o, g)'),
+        "missing forget gate": Mistake("""
 def lstm_step(x_t, h_prev, c_prev, W_x, W_h, b):
     H = h_prev.shape[1]
     a = x_t @ W_x + h_prev @ W_h + b
     i, g, o = sigmoid(a[:, :H]), np.tanh(a[:, 2*H:3*H]), sigmoid(a[:, 3*H:])
     c = c_prev + i * g
     return o * np.tanh(c), c
-""",
-        "tanh where sigmoid belongs (forget gate)": """
+""", hint='forget gate'),
+        "tanh where sigmoid belongs (forget gate)": Mistake("""
 def lstm_step(x_t, h_prev, c_prev, W_x, W_h, b):
     H = h_prev.shape[1]
     a = x_t @ W_x + h_prev @ W_h + b
@@ -55,14 +55,14 @@ def lstm_step(x_t, h_prev, c_prev, W_x, W_h, b):
     g, o = np.tanh(a[:, 2*H:3*H]), sigmoid(a[:, 3*H:])
     c = f * c_prev + i * g
     return o * np.tanh(c), c
-""",
-        "tanh where sigmoid belongs (all gates)": """
+""", hint='forget gate f uses tanh'),
+        "tanh where sigmoid belongs (all gates)": Mistake("""
 def lstm_step(x_t, h_prev, c_prev, W_x, W_h, b):
     i, f, g, o = np.split(np.tanh(x_t @ W_x + h_prev @ W_h + b), 4, axis=1)
     c = f * c_prev + i * g
     return o * np.tanh(c), c
-""",
-        "h_t computed from c_{t-1}": """
+""", hint='every gate uses tanh'),
+        "h_t computed from c_{t-1}": Mistake("""
 def lstm_step(x_t, h_prev, c_prev, W_x, W_h, b):
     H = h_prev.shape[1]
     a = x_t @ W_x + h_prev @ W_h + b
@@ -70,8 +70,8 @@ def lstm_step(x_t, h_prev, c_prev, W_x, W_h, b):
     g, o = np.tanh(a[:, 2*H:3*H]), sigmoid(a[:, 3*H:])
     h = o * np.tanh(c_prev)
     return h, f * c_prev + i * g
-""",
-        "returns (c_t, h_t)": """
+""", hint='computed from c_prev'),
+        "returns (c_t, h_t)": Mistake("""
 def lstm_step(x_t, h_prev, c_prev, W_x, W_h, b):
     H = h_prev.shape[1]
     a = x_t @ W_x + h_prev @ W_h + b
@@ -79,65 +79,65 @@ def lstm_step(x_t, h_prev, c_prev, W_x, W_h, b):
     g, o = np.tanh(a[:, 2*H:3*H]), sigmoid(a[:, 3*H:])
     c = f * c_prev + i * g
     return c, o * np.tanh(c)
-""",
+""", hint='swapped'),
     },
     "lstm_forward": {
-        "the states are not carried over": """
+        "the states are not carried over": Mistake("""
 def lstm_forward(X, h0, c0, W_x, W_h, b):
     out = [lstm_step(X[:, s], h0, c0, W_x, W_h, b) for s in range(X.shape[1])]
     return np.stack([h for h, c in out], 1), np.stack([c for h, c in out], 1)
-""",
-        "the cell state is reset every step": """
+""", hint='not carried over'),
+        "the cell state is reset every step": Mistake("""
 def lstm_forward(X, h0, c0, W_x, W_h, b):
     h, hs, cs = h0, [], []
     for s in range(X.shape[1]):
         h, c = lstm_step(X[:, s], h, c0, W_x, W_h, b)
         hs.append(h); cs.append(c)
     return np.stack(hs, 1), np.stack(cs, 1)
-""",
-        "H and C include h0 and c0": """
+""", hint='cell state is not carried over'),
+        "H and C include h0 and c0": Mistake("""
 def lstm_forward(X, h0, c0, W_x, W_h, b):
     h, c, hs, cs = h0, c0, [h0], [c0]
     for s in range(X.shape[1]):
         h, c = lstm_step(X[:, s], h, c, W_x, W_h, b)
         hs.append(h); cs.append(c)
     return np.stack(hs, 1), np.stack(cs, 1)
-""",
-        "returns (C, H)": """
+""", hint='steps 1..T'),
+        "returns (C, H)": Mistake("""
 def lstm_forward(X, h0, c0, W_x, W_h, b):
     h, c, hs, cs = h0, c0, [], []
     for s in range(X.shape[1]):
         h, c = lstm_step(X[:, s], h, c, W_x, W_h, b)
         hs.append(h); cs.append(c)
     return np.stack(cs, 1), np.stack(hs, 1)
-""",
+""", hint='swapped'),
     },
     "gru_step": {
-        "z and 1 - z swapped": """
+        "z and 1 - z swapped": Mistake("""
 def gru_step(x_t, h_prev, W_x, W_h, b_x, b_h):
     H = h_prev.shape[1]
     ax, ah = x_t @ W_x + b_x, h_prev @ W_h + b_h
     r, z = sigmoid(ax[:, :H] + ah[:, :H]), sigmoid(ax[:, H:2*H] + ah[:, H:2*H])
     n = np.tanh(ax[:, 2*H:] + r * ah[:, 2*H:])
     return z * n + (1 - z) * h_prev
-""",
-        "reset gate applied before W_hn (the original paper's form)": """
+""", hint='z and 1 - z are swapped'),
+        "reset gate applied before W_hn (the original paper's form)": Mistake("""
 def gru_step(x_t, h_prev, W_x, W_h, b_x, b_h):
     H = h_prev.shape[1]
     ax, ah = x_t @ W_x + b_x, h_prev @ W_h + b_h
     r, z = sigmoid(ax[:, :H] + ah[:, :H]), sigmoid(ax[:, H:2*H] + ah[:, H:2*H])
     n = np.tanh(ax[:, 2*H:] + (r * h_prev) @ W_h[:, 2*H:] + b_h[2*H:])
     return (1 - z) * n + z * h_prev
-""",
-        "blocks read as z, r, n": """
+""", hint='before W_hn'),
+        "blocks read as z, r, n": Mistake("""
 def gru_step(x_t, h_prev, W_x, W_h, b_x, b_h):
     H = h_prev.shape[1]
     ax, ah = x_t @ W_x + b_x, h_prev @ W_h + b_h
     z, r = sigmoid(ax[:, :H] + ah[:, :H]), sigmoid(ax[:, H:2*H] + ah[:, H:2*H])
     n = np.tanh(ax[:, 2*H:] + r * ah[:, 2*H:])
     return (1 - z) * n + z * h_prev
-""",
-        "b_hn added outside the reset gate": """
+""", hint='(z, r, n)'),
+        "b_hn added outside the reset gate": Mistake("""
 def gru_step(x_t, h_prev, W_x, W_h, b_x, b_h):
     H = h_prev.shape[1]
     ax, hw = x_t @ W_x + b_x, h_prev @ W_h
@@ -145,7 +145,7 @@ def gru_step(x_t, h_prev, W_x, W_h, b_x, b_h):
     z = sigmoid(ax[:, H:2*H] + hw[:, H:2*H] + b_h[H:2*H])
     n = np.tanh(ax[:, 2*H:] + b_h[2*H:] + r * hw[:, 2*H:])
     return (1 - z) * n + z * h_prev
-""",
+""", hint='b_hn is added outside'),
     },
 }
 
@@ -185,18 +185,20 @@ _RIGHT = """            i, f, g, o = a.chunk(4, -1)
             h = torch.sigmoid(o) * torch.tanh(c)"""
 
 MISTAKES["LSTM"] = {
-    "wrong gate order: the lecture's i, f, o, g": _lstm_module(_ZEROS, """            i, f, o, g = a.chunk(4, -1)
+    "wrong gate order: the lecture's i, f, o, g": Mistake(_lstm_module(_ZEROS, """            i, f, o, g = a.chunk(4, -1)
             c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-            h = torch.sigmoid(o) * torch.tanh(c)"""),
-    "missing forget gate": _lstm_module(_ZEROS, """            i, f, g, o = a.chunk(4, -1)
+            h = torch.sigmoid(o) * torch.tanh(c)"""), hint='order (i, f, o, g)'),
+    "missing forget gate": Mistake(_lstm_module(_ZEROS, """            i, f, g, o = a.chunk(4, -1)
             c = c + torch.sigmoid(i) * torch.tanh(g)
-            h = torch.sigmoid(o) * torch.tanh(c)"""),
-    "h_t computed from c_{t-1}": _lstm_module(_ZEROS, """            i, f, g, o = a.chunk(4, -1)
+            h = torch.sigmoid(o) * torch.tanh(c)"""), hint='forget gate'),
+    "h_t computed from c_{t-1}": Mistake(_lstm_module(_ZEROS, """            i, f, g, o = a.chunk(4, -1)
             h = torch.sigmoid(o) * torch.tanh(c)
-            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)"""),
-    "initial state created on the default device": _lstm_module(
-        "            h = c = torch.zeros(N, Hd, dtype=X.dtype)", _RIGHT),
-    "weights stored the way PyTorch stores them, (4H, D)": _lstm_module(_ZEROS, """            i, f, g, o = a.chunk(4, -1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)"""), hint='computed from c_prev'),
+    "initial state torch.zeros(N, H): no dtype, no device": Mistake(_lstm_module(
+        "            h = c = torch.zeros(N, Hd)", _RIGHT), hint="dtype"),
+    "initial state created on the default device": Mistake(_lstm_module(
+        "            h = c = torch.zeros(N, Hd, dtype=X.dtype)", _RIGHT), hint='device'),
+    "weights stored the way PyTorch stores them, (4H, D)": Mistake(_lstm_module(_ZEROS, """            i, f, g, o = a.chunk(4, -1)
             c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
             h = torch.sigmoid(o) * torch.tanh(c)""", init="""
 class LSTM(torch.nn.Module):
@@ -207,7 +209,7 @@ class LSTM(torch.nn.Module):
         self.W_h = torch.nn.Parameter(self.lstm.weight_hh_l0.detach().clone())
         self.b = torch.nn.Parameter(self.lstm.bias_ih_l0.detach().clone())
         del self.lstm
-""").replace("X[:, s] @ self.W_x + h @ self.W_h", "X[:, s] @ self.W_x.T + h @ self.W_h.T"),
+""").replace("X[:, s] @ self.W_x + h @ self.W_h", "X[:, s] @ self.W_x.T + h @ self.W_h.T"), hint='transposed'),
 }
 
 ALTERNATIVES = {
