@@ -43,12 +43,14 @@ class User:
     home: Path
     cwd: Path
     exchange: Path
+    extra_env: dict | None = None  # e.g. JUPYTER_CONFIG_DIR for a user's own Jupyter settings
 
     def env(self) -> dict:
         env = dict(os.environ, USER=self.name, LOGNAME=self.name, HOME=str(self.home),
                    PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
         for var in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR"):
             env.pop(var, None)  # nbgrader's cache lives in $HOME's Jupyter data folder
+        env.update(self.extra_env or {})
         return env
 
     def run(self, *args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:

@@ -215,3 +215,43 @@ def _diff(a: bytes, b: bytes) -> str:
     import difflib
 
     return "".join(list(difflib.unified_diff(a.decode().splitlines(True), b.decode().splitlines(True), n=1))[:60])
+
+
+def hub_student_switches() -> list[list[str]]:
+    """The commands book/grading.md gives for a hub's students (``jupyter ... disable ...``)."""
+    text = (ROOT / "book" / "grading.md").read_text(encoding="utf-8")
+    cmds = [shlex.split(line) for line in re.findall(r"^(jupyter (?:labextension|server extension) disable .+)$", text, re.M)]
+    assert cmds, "book/grading.md no longer says how to give students the student tools only"
+    return cmds
+
+
+def test_hub_students_see_the_student_tools_only(browser, course, tmp_path):
+    """The hub set-up of book/grading.md. The test applies its JupyterLab switches to one user's own
+    Jupyter settings (the shared environment stays as it is): the same commands, one level up.
+    The menu then offers the student tools only, and Validate and the assignment list work."""
+    student = make_user(tmp_path, "hubstudent", course["user"].exchange, cwd=course["root"])
+    student.extra_env = {"JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config")}
+    switches = hub_student_switches()
+    assert {c[-1] for c in switches if c[1] == "server"} == {"nbgrader.server_extensions.formgrader",
+                                                              "nbgrader.server_extensions.course_list"}
+    for cmd in switches:
+        # Only JupyterLab's switches can be tried one level up: a user's `jupyter server extension
+        # disable --user` cannot override the environment's own "enabled" (jupyter_server reads
+        # the environment's settings after the user's), so the server side is not exercised here.
+        if cmd[1] == "labextension":
+            student.run(*[{"--level=sys_prefix": "--level=user"}.get(a, a) for a in cmd])
+    server = JupyterServer(student, ["jupyter", "lab"])
+    context = _context(browser, server)
+    page = context.new_page()
+    try:
+        _open_notebook(page, server, course["root"] / "notebooks" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
+        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile("^Nbgrader$")).click()
+        items = [t.strip() for t in page.locator(".lm-Menu-itemLabel").all_inner_texts()]
+        _shot(page, "08-hub-student-menu")
+        page.keyboard.press("Escape")
+        assert "Assignment List" in items and "Formgrader" not in items and "Course List" not in items, items
+        assert page.locator(".jp-NotebookPanel:visible .jp-Toolbar").get_by_text("Validate", exact=True).count() == 1
+        assert page.request.get(server.url("assignments?course_id=seq-models-from-scratch")).ok
+    finally:
+        context.close()
+        server.close()
