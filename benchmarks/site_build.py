@@ -4,7 +4,7 @@ Runs in a private copy of the course (so the real ``_build/`` and anyone browsin
 alone), with the course's own command, ``jupyter-book build . --warningiserror --keep-going``.
 Prints a markdown table; ``--readme FILE`` also writes the README paragraph there.
 
-    .venv/bin/python benchmarks/site_build.py [--readme /work/authoring/README-site.md]
+    .venv/bin/python benchmarks/site_build.py [--readme FILE]
 
 Three edits are timed: a page with no code (the glossary), the prose of the first chapter's
 lecture page (its outputs come from the execution cache, ``execute_notebooks: cache``) and a
