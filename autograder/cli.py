@@ -52,10 +52,10 @@ def _grade_or_interrupt(args) -> int:
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    for note in report.notes:  # first: which confinement steps held, what an earlier run left
+        print(f"note: {note}", file=sys.stderr)
     for problem in report.problems:
         print(f"problem: {problem}", file=sys.stderr)
-    for note in report.notes:
-        print(f"note: {note}", file=sys.stderr)
     print(f"{report.graded + report.reused} submissions: {report.graded} graded, "
           f"{report.reused} unchanged since the last run and reused" + (" (--force regrades them)" if report.reused else ""))
     for line in summary_lines(report):

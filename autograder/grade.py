@@ -154,6 +154,9 @@ def _grade(submitted: Path, out: Path, store: ResultStore, counts: dict, ctrl_c:
     for stale in out.glob(".staging-*"):  # left by a run that was killed outright (two runs must not share an OUT)
         shutil.rmtree(stale, ignore_errors=True)
     staging = Path(tempfile.mkdtemp(dir=out, prefix=".staging-"))
+    from . import sandbox
+
+    started = sandbox.start_run()  # which confinement steps hold here; what a killed run left, cleaned
     private = Path(tempfile.mkdtemp(prefix="seqgrade-course-"))  # mode 0700
     pool = None
     try:
@@ -173,6 +176,7 @@ def _grade(submitted: Path, out: Path, store: ResultStore, counts: dict, ctrl_c:
         lap("prepare (nbgrader generate_assignment, release history)")
         report, jobs, statuses = plan_jobs(submitted, out, prepared, roster=roster, only_students=only_students,
                                            settings=course.sandbox_settings(root, submitted, out, private, settings))
+        report.notes[:0] = started
         grader = grader_digest(root)
         todo, reused = [], []
         for job in jobs:

@@ -8,6 +8,10 @@ it made. The fork server enforces per-cell time limits (SIGINT, then SIGKILL), n
 that dies (``os._exit``, a segfault, the memory cap) and re-runs the notebook from the start
 with the fatal cell skipped, so that later cells still count.
 
+Nothing outlives the worker: the server dies with it (``sandbox.die_with_parent``; the worker
+passes its pid in ``SEQGRADE_PARENT``) and stops, killing the kernel, as soon as its request pipe
+reads as end-of-file, also in the middle of a notebook; each kernel dies with the server.
+
 Why a fork server: starting a kernel and ``import torch`` cost about 1.2 s, more than these
 notebooks' own code; a forked child starts in milliseconds. The server must not run a torch
 operation itself: a child forked after that inherits a dead intra-op thread pool and hangs.
@@ -287,8 +291,34 @@ def _rss(pid: int) -> int:
         return 0
 
 
+class WorkerGone(Exception):
+    """The worker closed its end of the request pipe (it died): stop the kernel and exit."""
+
+
+#: The read end of the worker's request pipe. It only ever reads as end-of-file while a kernel
+#: runs (the worker sends nothing until it has the reply), and then the server stops at once.
+_REQUESTS_FD: int | None = None
+
+
+def _worker_gone() -> bool:
+    import fcntl
+    import termios
+
+    if _REQUESTS_FD is None:
+        return False
+    r, _, _ = select.select([_REQUESTS_FD], [], [], 0)
+    if not r:
+        return False
+    try:
+        waiting = int.from_bytes(fcntl.ioctl(_REQUESTS_FD, termios.FIONREAD, bytes(4)), sys.byteorder)
+    except OSError:
+        return True
+    return waiting == 0  # readable with nothing to read: end of file
+
+
 def _pump(pid: int, rfd: int, req: dict, results: list, checks_of: dict) -> tuple:
-    """Read the child's frames until it ends or dies. Returns ('end',) or ('died', cell, why)."""
+    """Read the child's frames until it ends or dies. Returns ('end',) or ('died', cell, why).
+    Raises WorkerGone (the kernel killed) when the worker goes away meanwhile."""
     import json
 
     buf = b""
@@ -313,6 +343,10 @@ def _pump(pid: int, rfd: int, req: dict, results: list, checks_of: dict) -> tupl
             why = "memory"
             _kill_group(pid)
         r, _, _ = select.select([rfd], [], [], 0.05)
+        if _worker_gone():
+            _kill_group(pid)
+            os.waitpid(pid, 0)
+            raise WorkerGone
         if not r:
             continue
         chunk = os.read(rfd, 1 << 16)
@@ -363,6 +397,7 @@ def run(req: dict, cgroups=None) -> dict:
     skip: set[int] = set()
     deaths = 0
     t0 = time.monotonic()
+    req["parent_pid"] = os.getpid()  # the kernel dies with this server (sandbox.die_with_parent)
     while True:
         rfd, wfd = os.pipe()
         oom_before = cgroups.oom_kills() if cgroups else 0
@@ -375,13 +410,13 @@ def run(req: dict, cgroups=None) -> dict:
                 os._exit(70)
         os.close(wfd)
         checks_of: dict = {}
-        outcome = _pump(pid, rfd, req, results, checks_of)
-        _kill_group(pid)
-        if cgroups:
-            cgroups.kill_all()
-        from .sandbox import kill_user_processes
-
-        kill_user_processes(req.get("uid"))
+        try:
+            outcome = _pump(pid, rfd, req, results, checks_of)
+        finally:  # also when the worker is gone: nothing the kernel started may outlive it
+            _kill_group(pid)
+            if cgroups:
+                cgroups.kill_all()
+            sandbox.kill_user_processes(req.get("uid"))
         if outcome[0] == "end":
             break
         _, cell, why, status = outcome
@@ -414,7 +449,11 @@ def run(req: dict, cgroups=None) -> dict:
 
 
 def serve() -> None:
+    global _REQUESTS_FD
+    # Dies with the worker that started it (which passes its pid), even while a kernel runs.
+    sandbox.die_with_parent(int(os.environ.get("SEQGRADE_PARENT") or 0) or None)
     proto_in = os.fdopen(os.dup(0), "rb")
+    _REQUESTS_FD = proto_in.fileno()
     proto_out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # stray prints of the server go to stderr, never into the protocol
     devnull = os.open(os.devnull, os.O_RDONLY)
@@ -428,16 +467,17 @@ def serve() -> None:
             break
         cg = None
         if req.get("slot") is not None:
-            from .sandbox import Cgroups
-
             key = (req["slot"], req.get("mem_bytes"), req.get("max_pids"))
-            if key not in cg_cache:
-                cg_cache[key] = Cgroups(req["slot"], int(req.get("mem_bytes") or (2 << 30)), int(req.get("max_pids") or 256))
+            if key not in cg_cache:  # None where the machine gives no cgroups
+                cg_cache[key] = sandbox.Cgroups(req["slot"], int(req.get("mem_bytes") or (2 << 30)),
+                                                int(req.get("max_pids") or 256))
             cg = cg_cache[key]
-            req["cgroup_procs"] = cg.procs_files
-            req["cgroup_memory"] = cg.memory
+            req["cgroup_procs"] = cg.procs_files if cg else []
+            req["cgroup_memory"] = bool(cg and cg.memory)
         try:
             reply = run(req, cg)
+        except WorkerGone:
+            break
         except Exception as e:  # noqa: BLE001 - report, keep serving
             reply = {"fatal": f"{type(e).__name__}: {e}"}
         write_frame(proto_out, reply)

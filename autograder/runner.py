@@ -8,6 +8,11 @@ keeps what it finished); the progress bar (graded / total, ETA) goes to stderr.
 Ctrl-C: the local workers run in their own process group (jobs.pool_init), so a Ctrl-C at the
 terminal reaches only the CLI process. It raises KeyboardInterrupt there; ``Workers.close``
 then kills every worker with its fork server and kernels, and the caller reports.
+
+Killed outright (``kill -9``, the OOM killer, a dropped SSH session), the CLI process cannot
+clean up: each worker dies with it (``_pool_init``: a parent-death signal), and takes its fork
+server and kernels along (host.py); the multiprocessing resource tracker exits when the last
+process holding its pipe is gone.
 """
 from __future__ import annotations
 
@@ -128,18 +133,26 @@ def kill_tree(pids: list[int]) -> None:
     psutil.wait_procs([p for pid, p in procs.items() if pid not in pids], timeout=5)
 
 
+def _pool_init(parent_pid: int) -> int:
+    """A local worker's initializer: die with the grading command first (if it is killed outright,
+    its workers, their fork servers and kernels must not live on), then jobs.pool_init."""
+    from . import jobs
+    from .sandbox import die_with_parent
+
+    die_with_parent(parent_pid)
+    return jobs.pool_init()
+
+
 class Workers:
     """The local pool, started before the assignment is prepared so that its fork servers import
     torch while nbgrader builds the gradebook (the two overlap on a 2-core machine)."""
 
     def __init__(self, n: int):
-        from . import jobs
-
         self.n = max(1, n)
         try:
             with _sigint_blocked():
                 self.pool = ProcessPoolExecutor(max_workers=self.n, mp_context=multiprocessing.get_context("spawn"),
-                                                initializer=jobs.pool_init)
+                                                initializer=_pool_init, initargs=(os.getpid(),))
                 self._warming = [self.pool.submit(os.getpid) for _ in range(self.n)]  # spawn them all now
         except KeyboardInterrupt:  # held back while spawning, raised as the block ends: the caller has no pool to close
             self.close()

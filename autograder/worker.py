@@ -39,6 +39,7 @@ class KernelHost:
     def __init__(self):
         env = dict(os.environ)
         env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent) + os.pathsep + env.get("PYTHONPATH", "")
+        env["SEQGRADE_PARENT"] = str(os.getpid())  # the server dies with this process (host.serve)
         self.proc = subprocess.Popen([sys.executable, "-m", "autograder.host"], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, env=env)
         self.ready = False
@@ -153,6 +154,9 @@ def grade_notebook(nb_job: dict, settings: dict, files: dict[str, bytes], name: 
         "rlimits": {"RLIMIT_NPROC": settings.get("max_pids", 256), "RLIMIT_FSIZE": settings.get("max_file_bytes", 64 << 20),
                     "RLIMIT_CORE": 0, "RLIMIT_NOFILE": 256} if st["ids"] else {"RLIMIT_CORE": 0, "RLIMIT_FSIZE": settings.get("max_file_bytes", 64 << 20)},
     }
+    # The backstop if everything above the kernel is gone (its time limits with it): a kernel
+    # (one run of the notebook) gets the notebook's whole time budget in CPU seconds, and no more.
+    req["rlimits"]["RLIMIT_CPU"] = int(req["total_timeout"] + req["cell_timeout"])
     t0 = time.monotonic()
     try:
         reply = _host().run(req)
