@@ -1,8 +1,20 @@
 """Figures drawn by code for the lecture pages (no pasted images)."""
 from __future__ import annotations
 
+import base64
+import io
+
 import matplotlib.pyplot as plt
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+
+def figure_html(fig, dpi: int = 80) -> str:
+    """``fig`` as an inline PNG ``<img>`` tag, then closed: one precomputed view of a widget
+    (``seqlab.widgets.slider_views`` / ``choice_views``), so the built site needs no kernel."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return f'<img src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}"/>'
 
 
 def _box(ax, x, y, text, color, w=0.8, h=0.5):
