@@ -28,6 +28,7 @@ __all__ = [
     "check_tensor_on",
     "check_implemented",
     "call_checked",
+    "checked",
     "likely_cause",
 ]
 
@@ -286,3 +287,14 @@ def call_checked(name: str, fn: Callable[..., Any], *args: Any, hint: str = "", 
         cause = likely_cause(e)
         _fail(name, f"it raised {type(e).__name__}: {first}"[:400], cause and f"likely mistake: {cause}",
               hint and f"hint: {hint}")
+
+
+def checked(fn: Callable[..., Any], hint: str = "") -> Callable[..., Any]:
+    """``fn`` wrapped so that each call goes through :func:`call_checked`: a test writes
+    ``checked(aggregate)(A, V)`` where it would write ``aggregate(A, V)``."""
+    name = getattr(fn, "__name__", "the function")
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return call_checked(f"{name}(...)", fn, *args, hint=hint, **kwargs)
+
+    return call

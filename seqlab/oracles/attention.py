@@ -74,6 +74,10 @@ def project_qkv_mistakes(X, W_q, W_k, W_v) -> dict:
         "the results are returned in the wrong order: return (Q, K, V)": (Q, V, K),
         "W_v was used for the keys": (Q, V, V),
     }
+    if np.ndim(X) > 2:   # leading axes merged into one and not restored
+        flat = np.reshape(X, (-1, np.shape(X)[-1]))
+        out["the batch axes were flattened: keep the leading batch axes of X and project only the last axis"] = (
+            project_qkv(flat, W_q, W_k, W_v))
     if np.shape(W_q)[0] == np.shape(W_q)[1]:
         out["the weights are transposed: use X @ W_q with W_q of shape (D, d_k)"] = project_qkv(
             X, np.swapaxes(W_q, 0, 1), np.swapaxes(W_k, 0, 1), np.swapaxes(W_v, 0, 1) if np.shape(W_v)[0] == np.shape(W_v)[1] else W_v
@@ -139,6 +143,16 @@ def softmax_mistakes(S, axis: int = -1) -> dict:
         finite = np.where(np.isfinite(S), S, 0.0)
         too_big = np.any(np.abs(finite) > 700, axis=axis, keepdims=True)
         has_empty = np.all(np.isneginf(S), axis=axis, keepdims=True)
+    if np.isfinite(S).any():
+        flat = softmax(np.where(np.isfinite(S), S, -np.inf).reshape(-1), axis=0).reshape(S.shape)
+        out["normalised over the whole array: each slice along the axis must sum to 1 (sum with axis=..., "
+            "keepdims=True)"] = flat
+    with np.errstate(all="ignore"):   # np.exp of the raw scores overflows to inf (inf / inf is NaN)
+        e = np.exp(S)
+        naive = e / e.sum(axis=axis, keepdims=True)
+    if too_big.any():
+        out["overflow: np.exp of a large score is inf (and inf / inf is NaN): subtract the maximum along the "
+            "axis before np.exp"] = naive
     bad = np.where(too_big | has_empty, np.nan, softmax(S, axis))
     if np.isnan(bad).any():
         out["NaN from overflow (or an all -inf row): subtract the maximum before np.exp, "
@@ -169,6 +183,14 @@ def aggregate_mistakes(A, V) -> dict:
     }
     if A.shape[-1] == A.shape[-2]:
         out["A is transposed: row i of A holds the weights of query i"] = aggregate(np.swapaxes(A, -1, -2), V)
+    try:      # weights multiplied into the values elementwise, then summed over the wrong axis
+        out["each query got its own value v_i: the weighted sum runs over the keys, out[i] = Σ_j A[i, j] v_j"] = (
+            A.sum(axis=-1, keepdims=True) * V)
+    except ValueError:
+        pass
+    if A.ndim == 3 and V.ndim == 3:   # np.dot pairs every A[a] with every V[b]
+        out["np.dot mixes the batch axes (out[a, i, b] = A[a, i] @ V[b]): use A @ V, which pairs A[n] with V[n]"] = (
+            np.swapaxes(aggregate(A[:, None], V[None]), 1, 2))
     return out
 
 
@@ -253,6 +275,21 @@ def self_attention_mistakes(X, W_q, W_k, W_v, mask=None, scaled: bool = True) ->
         out["the mask was applied after the softmax: set masked scores to -inf before it"] = aggregate(A_after, V)
         out["a fully masked row gives NaN: it should give zeros"] = np.where(
             np.any(mask, axis=-1, keepdims=True), self_attention(*args, mask, scaled)[0], np.nan)
+    Q, K, V = project_qkv(*args)
+    S = attention_scores(Q, K, scaled)
+    right = self_attention(*args, mask, scaled)[0]
+    with np.errstate(all="ignore"):   # np.exp of the raw scores: inf / inf, or 0 / 0, where they are large
+        e = np.exp(S) if mask is None else np.where(mask, np.exp(S), 0.0)
+        naive = aggregate(e / np.maximum(e.sum(axis=-1, keepdims=True), 1e-300), V)
+    if not np.allclose(naive, right, equal_nan=False):
+        out["NaN or zeros from overflow: np.exp of a large score is inf (and of a very negative one 0); subtract "
+            "each row's maximum before np.exp (or reuse your softmax)"] = naive
+    if mask is not None:
+        empty = ~np.any(mask, axis=-1, keepdims=True)
+        if empty.any():
+            uniform = np.broadcast_to(V.mean(axis=-2, keepdims=True), right.shape)
+            out["a query with no allowed key attends to all keys uniformly (masked with a large negative number "
+                "instead of -inf): it must get zero weights and a zero output"] = np.where(empty, uniform, right)
     # Softmax down the columns (over the queries) instead of along each row.
     Q, K, V = project_qkv(*args)
     S = torch.tensor(attention_scores(Q, K, scaled))

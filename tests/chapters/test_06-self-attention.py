@@ -9,7 +9,7 @@ import torch
 
 from seqlab.oracles import attention as oracle
 from tests.chapters.standard import solution_run, standard_tests
-from tests.harness import run_notebook, source_notebook
+from tests.harness import Mistake, run_notebook, source_notebook
 
 A = "06-self-attention"
 
@@ -25,62 +25,62 @@ def one_torch_thread():
 
 MISTAKES = {
     "project_qkv": {
-        "Q and K swapped": """
+        "Q and K swapped": Mistake("""
 def project_qkv(X, W_q, W_k, W_v):
     return X @ W_k, X @ W_q, X @ W_v
-""",
-        "transposed weights (lecture's W^q x as X @ W_q.T)": """
+""", hint='Q and K are swapped'),
+        "transposed weights (lecture's W^q x as X @ W_q.T)": Mistake("""
 def project_qkv(X, W_q, W_k, W_v):
     return X @ W_q.T, X @ W_k.T, X @ W_v.T
-""",
-        "returned in the order Q, V, K": """
+""", hint='transposed'),
+        "returned in the order Q, V, K": Mistake("""
 def project_qkv(X, W_q, W_k, W_v):
     Q, K, V = X @ W_q, X @ W_k, X @ W_v
     return Q, V, K
-""",
-        "batch axes flattened and not restored": """
+""", hint='wrong order'),
+        "batch axes flattened and not restored": Mistake("""
 def project_qkv(X, W_q, W_k, W_v):
     X2 = X.reshape(-1, X.shape[-1])
     return X2 @ W_q, X2 @ W_k, X2 @ W_v
-""",
+""", hint='batch axes'),
     },
     "attention_scores": {
-        "missing scale": """
+        "missing scale": Mistake("""
 def attention_scores(Q, K, scaled=True):
     return Q @ np.swapaxes(K, -1, -2)
-""",
-        "divided by d_k instead of sqrt(d_k)": """
+""", hint='scale is missing'),
+        "divided by d_k instead of sqrt(d_k)": Mistake("""
 def attention_scores(Q, K, scaled=True):
     S = Q @ np.swapaxes(K, -1, -2)
     return S / Q.shape[-1] if scaled else S
-""",
-        "Q and K swapped (K Q^T)": """
+""", hint='divided by d_k'),
+        "Q and K swapped (K Q^T)": Mistake("""
 def attention_scores(Q, K, scaled=True):
     S = K @ np.swapaxes(Q, -1, -2)
     return S / np.sqrt(Q.shape[-1]) if scaled else S
-""",
-        "divided by sqrt(T) (wrong axis for d_k)": """
+""", hint='Q and K are swapped'),
+        "divided by sqrt(T) (wrong axis for d_k)": Mistake("""
 def attention_scores(Q, K, scaled=True):
     S = Q @ np.swapaxes(K, -1, -2)
     return S / np.sqrt(Q.shape[-2]) if scaled else S
-""",
-        "K.T reverses the batch axes too": """
+""", hint='sqrt(T)'),
+        "K.T reverses the batch axes too": Mistake("""
 def attention_scores(Q, K, scaled=True):
     S = Q @ K.T
     return S / np.sqrt(Q.shape[-1]) if scaled else S
-""",
-        "scaled flag ignored (always scaled)": """
+""", hint='.T was used on a batch'),
+        "scaled flag ignored (always scaled)": Mistake("""
 def attention_scores(Q, K, scaled=True):
     return Q @ np.swapaxes(K, -1, -2) / np.sqrt(Q.shape[-1])
-""",
+""", hint='scaled=False'),
     },
     "softmax": {
-        "overflow: no maximum subtracted": """
+        "overflow: no maximum subtracted": Mistake("""
 def softmax(S, axis=-1):
     e = np.exp(S)
     return e / e.sum(axis=axis, keepdims=True)
-""",
-        "wrong axis (hard-coded to the last one)": """
+""", hint='overflow'),
+        "wrong axis (hard-coded to the last one)": Mistake("""
 def softmax(S, axis=-1):
     S = np.asarray(S)
     m = np.max(S, axis=-1, keepdims=True)
@@ -88,19 +88,19 @@ def softmax(S, axis=-1):
     e = np.exp(S - m)
     total = e.sum(axis=-1, keepdims=True)
     return e / np.where(total > 0, total, 1.0)
-""",
-        "normalised over the whole array": """
+""", hint='wrong axis'),
+        "normalised over the whole array": Mistake("""
 def softmax(S, axis=-1):
     S = np.asarray(S)
     e = np.exp(S - np.max(S[np.isfinite(S)], initial=0.0))
     return e / max(e.sum(), 1e-300)
-""",
-        "NaN on a row of only -inf (maximum not guarded)": """
+""", hint='whole array'),
+        "NaN on a row of only -inf (maximum not guarded)": Mistake("""
 def softmax(S, axis=-1):
     e = np.exp(S - np.max(S, axis=axis, keepdims=True))
     return e / e.sum(axis=axis, keepdims=True)
-""",
-        "keepdims forgotten": """
+""", hint='all -inf'),
+        "keepdims forgotten": Mistake("""
 def softmax(S, axis=-1):
     S = np.asarray(S)
     m = np.max(S, axis=axis)
@@ -108,54 +108,54 @@ def softmax(S, axis=-1):
     e = np.exp(S - m)
     total = e.sum(axis=axis)
     return e / np.where(total > 0, total, 1.0)
-""",
+""", hint='keepdims'),
     },
     "aggregate": {
-        "A transposed": """
+        "A transposed": Mistake("""
 def aggregate(A, V):
     return np.swapaxes(A, -1, -2) @ V
-""",
-        "np.dot mixes the batch axes": """
+""", hint='transposed'),
+        "np.dot mixes the batch axes": Mistake("""
 def aggregate(A, V):
     return np.dot(A, V)
-""",
-        "weights ignored (sum of the values)": """
+""", hint='batch axes'),
+        "weights ignored (sum of the values)": Mistake("""
 def aggregate(A, V):
     return np.ones_like(A) @ V
-""",
-        "elementwise weights on the wrong axis": """
+""", hint='weights are ignored'),
+        "elementwise weights on the wrong axis": Mistake("""
 def aggregate(A, V):
     return (A[..., :, :, None] * V[..., :, None, :]).sum(axis=-2)
-""",
+""", hint='its own value'),
     },
     "causal_mask": {
-        "inverted (True = may not attend)": """
+        "inverted (True = may not attend)": Mistake("""
 def causal_mask(T):
     return np.triu(np.ones((T, T), dtype=bool), k=1)
-""",
-        "diagonal missing": """
+""", hint='inverted'),
+        "diagonal missing": Mistake("""
 def causal_mask(T):
     return np.tril(np.ones((T, T), dtype=bool), k=-1)
-""",
-        "upper triangle": """
+""", hint='diagonal is missing'),
+        "upper triangle": Mistake("""
 def causal_mask(T):
     return np.triu(np.ones((T, T), dtype=bool))
-""",
-        "float mask": """
+""", hint='upper triangle'),
+        "float mask": Mistake("""
 def causal_mask(T):
     return np.tril(np.ones((T, T)))
-""",
+""", hint='bool'),
     },
     "self_attention": {
-        "mask applied after the softmax": """
+        "mask applied after the softmax": Mistake("""
 def self_attention(X, W_q, W_k, W_v, mask=None, scaled=True):
     Q, K, V = project_qkv(X, W_q, W_k, W_v)
     A = softmax(attention_scores(Q, K, scaled))
     if mask is not None:
         A = A * mask
     return A @ V, A
-""",
-        "mask inverted": """
+""", hint='after the softmax'),
+        "mask inverted": Mistake("""
 def self_attention(X, W_q, W_k, W_v, mask=None, scaled=True):
     Q, K, V = project_qkv(X, W_q, W_k, W_v)
     S = attention_scores(Q, K, scaled)
@@ -163,8 +163,8 @@ def self_attention(X, W_q, W_k, W_v, mask=None, scaled=True):
         S = np.where(mask, -np.inf, S)
     A = softmax(S)
     return A @ V, A
-""",
-        "scaled by sqrt(d_model)": """
+""", hint='inverted'),
+        "scaled by sqrt(d_model)": Mistake("""
 def self_attention(X, W_q, W_k, W_v, mask=None, scaled=True):
     Q, K, V = project_qkv(X, W_q, W_k, W_v)
     S = Q @ np.swapaxes(K, -1, -2)
@@ -174,8 +174,8 @@ def self_attention(X, W_q, W_k, W_v, mask=None, scaled=True):
         S = np.where(mask, S, -np.inf)
     A = softmax(S)
     return A @ V, A
-""",
-        "missing scale": """
+""", hint='sqrt(D)'),
+        "missing scale": Mistake("""
 def self_attention(X, W_q, W_k, W_v, mask=None, scaled=True):
     Q, K, V = project_qkv(X, W_q, W_k, W_v)
     S = attention_scores(Q, K, scaled=False)
@@ -183,8 +183,8 @@ def self_attention(X, W_q, W_k, W_v, mask=None, scaled=True):
         S = np.where(mask, S, -np.inf)
     A = softmax(S)
     return A @ V, A
-""",
-        "Q and K swapped in the scores": """
+""", hint='scale is missing'),
+        "Q and K swapped in the scores": Mistake("""
 def self_attention(X, W_q, W_k, W_v, mask=None, scaled=True):
     Q, K, V = project_qkv(X, W_q, W_k, W_v)
     S = attention_scores(K, Q, scaled)
@@ -192,8 +192,8 @@ def self_attention(X, W_q, W_k, W_v, mask=None, scaled=True):
         S = np.where(mask, S, -np.inf)
     A = softmax(S)
     return A @ V, A
-""",
-        "softmax over the wrong axis": """
+""", hint='Q and K are swapped'),
+        "softmax over the wrong axis": Mistake("""
 def self_attention(X, W_q, W_k, W_v, mask=None, scaled=True):
     Q, K, V = project_qkv(X, W_q, W_k, W_v)
     S = attention_scores(Q, K, scaled)
@@ -201,8 +201,8 @@ def self_attention(X, W_q, W_k, W_v, mask=None, scaled=True):
         S = np.where(mask, S, -np.inf)
     A = softmax(S, axis=-2)
     return A @ V, A
-""",
-        "overflow on large scores (own softmax without the maximum)": """
+""", hint='softmax runs over the queries'),
+        "overflow on large scores (own softmax without the maximum)": Mistake("""
 def self_attention(X, W_q, W_k, W_v, mask=None, scaled=True):
     Q, K, V = project_qkv(X, W_q, W_k, W_v)
     S = attention_scores(Q, K, scaled)
@@ -211,8 +211,8 @@ def self_attention(X, W_q, W_k, W_v, mask=None, scaled=True):
         e = np.where(mask, e, 0.0)
     A = e / np.maximum(e.sum(axis=-1, keepdims=True), 1e-300)
     return A @ V, A
-""",
-        "masked with -1e9 (a fully masked row attends uniformly)": """
+""", hint='overflow'),
+        "masked with -1e9 (a fully masked row attends uniformly)": Mistake("""
 def self_attention(X, W_q, W_k, W_v, mask=None, scaled=True):
     Q, K, V = project_qkv(X, W_q, W_k, W_v)
     S = attention_scores(Q, K, scaled)
@@ -220,10 +220,10 @@ def self_attention(X, W_q, W_k, W_v, mask=None, scaled=True):
         S = np.where(mask, S, -1e9)
     A = softmax(S)
     return A @ V, A
-""",
+""", hint='no allowed key'),
     },
     "self_attention_torch": {
-        "created on the default device (torch.full)": """
+        "created on the default device (torch.full)": Mistake("""
 def self_attention_torch(X, W_q, W_k, W_v, mask=None, scaled=True):
     Q, K, V = X @ W_q, X @ W_k, X @ W_v
     S = Q @ K.transpose(-2, -1) / (math.sqrt(Q.shape[-1]) if scaled else 1.0)
@@ -231,8 +231,8 @@ def self_attention_torch(X, W_q, W_k, W_v, mask=None, scaled=True):
         S = torch.where(mask, S, torch.full(S.shape, float("-inf"), dtype=S.dtype))
     A = torch.softmax(S, dim=-1).nan_to_num(0.0)
     return A @ V, A
-""",
-        "NaN on a fully masked row (torch.softmax as is)": """
+""", hint='device'),
+        "NaN on a fully masked row (torch.softmax as is)": Mistake("""
 def self_attention_torch(X, W_q, W_k, W_v, mask=None, scaled=True):
     Q, K, V = X @ W_q, X @ W_k, X @ W_v
     S = Q @ K.transpose(-2, -1) / (math.sqrt(Q.shape[-1]) if scaled else 1.0)
@@ -240,8 +240,8 @@ def self_attention_torch(X, W_q, W_k, W_v, mask=None, scaled=True):
         S = S.masked_fill(~mask, float("-inf"))
     A = torch.softmax(S, dim=-1)
     return A @ V, A
-""",
-        "mask applied after the softmax": """
+""", hint='fully masked row'),
+        "mask applied after the softmax": Mistake("""
 def self_attention_torch(X, W_q, W_k, W_v, mask=None, scaled=True):
     Q, K, V = X @ W_q, X @ W_k, X @ W_v
     S = Q @ K.transpose(-2, -1) / (math.sqrt(Q.shape[-1]) if scaled else 1.0)
@@ -249,8 +249,8 @@ def self_attention_torch(X, W_q, W_k, W_v, mask=None, scaled=True):
     if mask is not None:
         A = A * mask
     return A @ V, A
-""",
-        "scaled by sqrt(d_model)": """
+""", hint='after the softmax'),
+        "scaled by sqrt(d_model)": Mistake("""
 def self_attention_torch(X, W_q, W_k, W_v, mask=None, scaled=True):
     Q, K, V = X @ W_q, X @ W_k, X @ W_v
     S = Q @ K.transpose(-2, -1) / (math.sqrt(X.shape[-1]) if scaled else 1.0)
@@ -258,8 +258,8 @@ def self_attention_torch(X, W_q, W_k, W_v, mask=None, scaled=True):
         S = S.masked_fill(~mask, float("-inf"))
     A = torch.softmax(S, dim=-1).nan_to_num(0.0)
     return A @ V, A
-""",
-        "mask inverted": """
+""", hint='sqrt(D)'),
+        "mask inverted": Mistake("""
 def self_attention_torch(X, W_q, W_k, W_v, mask=None, scaled=True):
     Q, K, V = X @ W_q, X @ W_k, X @ W_v
     S = Q @ K.transpose(-2, -1) / (math.sqrt(Q.shape[-1]) if scaled else 1.0)
@@ -267,8 +267,8 @@ def self_attention_torch(X, W_q, W_k, W_v, mask=None, scaled=True):
         S = S.masked_fill(mask, float("-inf"))
     A = torch.softmax(S, dim=-1).nan_to_num(0.0)
     return A @ V, A
-""",
-        "computes in float64 whatever the input": """
+""", hint='inverted'),
+        "computes in float64 whatever the input": Mistake("""
 def self_attention_torch(X, W_q, W_k, W_v, mask=None, scaled=True):
     X, W_q, W_k, W_v = X.double(), W_q.double(), W_k.double(), W_v.double()
     Q, K, V = X @ W_q, X @ W_k, X @ W_v
@@ -277,7 +277,7 @@ def self_attention_torch(X, W_q, W_k, W_v, mask=None, scaled=True):
         S = S.masked_fill(~mask, float("-inf"))
     A = torch.softmax(S, dim=-1).nan_to_num(0.0)
     return A @ V, A
-""",
+""", hint='dtype'),
     },
 }
 
