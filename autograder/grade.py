@@ -153,13 +153,13 @@ def _grade(submitted: Path, out: Path, store: ResultStore, counts: dict, ctrl_c:
 
     for stale in out.glob(".staging-*"):  # left by a run that was killed outright (two runs must not share an OUT)
         shutil.rmtree(stale, ignore_errors=True)
-    staging = Path(tempfile.mkdtemp(dir=out, prefix=".staging-"))
     from . import sandbox
 
-    started = sandbox.start_run()  # which confinement steps hold here; what a killed run left, cleaned
+    staging = Path(tempfile.mkdtemp(dir=out, prefix=".staging-"))
     private = Path(tempfile.mkdtemp(prefix="seqgrade-course-"))  # mode 0700
     pool = None
     try:
+        started = sandbox.start_run()  # which confinement steps hold here; what a killed run left, cleaned
         if partial and (out / "gradebook.db").exists():
             shutil.copy2(out / "gradebook.db", staging / "gradebook.db")  # updated there, moved back at the end
         folders = [(s.name, a.name) for s in submitted.iterdir() if s.is_dir() and not s.name.startswith(".")
