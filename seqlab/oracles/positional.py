@@ -28,6 +28,29 @@ LECTURE_PE1 = np.array([math.sin(1), math.cos(1), math.sin(1 / 100), math.cos(1 
 #: The lecture's PE^2 = [sin(2), cos(2), sin(1/50), cos(1/50)]  (row 2 of the course's table).
 LECTURE_PE2 = np.array([math.sin(2), math.cos(2), math.sin(1 / 50), math.cos(1 / 50)])
 
+#: Tables computed once in float64 and written down, ``(num_positions, d_model, base) -> PE`` with
+#: row i = position i from 0: tests compare with these numbers, not with a second implementation.
+WRITTEN_TABLES = {
+    (6, 6, 10000.0): np.array([
+        [0.0, 1.0, 0.0, 1.0, 0.0, 1.0],
+        [0.8414709848078965, 0.5403023058681398, 0.046399223464731285, 0.9989229760406304, 0.0021544330233656045, 0.9999976792064809],
+        [0.9092974268256817, -0.4161468365471424, 0.09269850077872725, 0.9956942241237399, 0.0043088560467428125, 0.9999907168366957],
+        [0.1411200080598672, -0.9899924966004454, 0.13879810108005056, 0.990320699135675, 0.006463259070189646, 0.9999791129229608],
+        [-0.7568024953079282, -0.6536436208636119, 0.18459872362061747, 0.9828139759067526, 0.008617632093856952, 0.9999628675191369],
+        [-0.9589242746631385, 0.28366218546322625, 0.23000171166476746, 0.9731902242785205, 0.010771965118034833, 0.9999419807006283],
+    ]),
+    (4, 8, 100.0): np.array([
+        [0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0],
+        [0.8414709848078965, 0.5403023058681398, 0.31098359290718575, 0.9504152802551828, 0.09983341664682815, 0.9950041652780258, 0.03161750640243371, 0.9995000416652778],
+        [0.9092974268256817, -0.4161468365471424, 0.5911271172152932, 0.8065784098850756, 0.19866933079506122, 0.9800665778412416, 0.06320339793316936, 0.9980006665777841],
+        [0.1411200080598672, -0.9899924966004454, 0.8126488966420368, 0.5827536107022249, 0.29552020666133955, 0.955336489125606, 0.09472609133274612, 0.9955033739876628],
+    ]),
+}
+
+
+def written_table(num_positions: int, d_model: int, base: float = 10000.0) -> np.ndarray:
+    """A copy of one of the ``WRITTEN_TABLES``."""
+    return WRITTEN_TABLES[num_positions, d_model, float(base)].copy()
 
 def position_zero(d_model: int) -> np.ndarray:
     """Row 0 of any sinusoidal table: every pair is (sin 0, cos 0) = (0, 1)."""
@@ -58,6 +81,8 @@ def lecture_table_mistakes() -> dict:
             good[:, [0, 2, 1, 3]],
         "base 1000 instead of 10000": np.array(
             [position_zero(4), [sin(1), cos(1), sin(1 / r), cos(1 / r)], [sin(2), cos(2), sin(2 / r), cos(2 / r)]]),
+        "the exponent is k/d over the pair index k: it must be 2k/d": np.array(
+            [position_zero(4), [sin(1), cos(1), sin(1 / 10), cos(1 / 10)], [sin(2), cos(2), sin(2 / 10), cos(2 / 10)]]),
         "the exponent uses the column index j (j/d); both columns 2k and 2k+1 use 2k/d": np.array(
             [position_zero(4), [sin(1), cos(1 / q), sin(1 / 100), cos(1 / c)],
              [sin(2), cos(2 / q), sin(2 / 100), cos(2 / c)]]),

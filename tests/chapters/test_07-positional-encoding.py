@@ -6,13 +6,13 @@ import torch
 
 from seqlab.oracles import positional as oracle
 from tests.chapters.standard import solution_run, standard_tests
-from tests.harness import check_alternative, run_notebook, source_notebook
+from tests.harness import Mistake, check_alternative, run_notebook, source_notebook
 
 A = "07-positional-encoding"
 
 MISTAKES = {
     "sinusoidal_pe": {
-        "positions from 1": """
+        "positions from 1": Mistake("""
 def sinusoidal_pe(num_positions, d_model, base=10000.0):
     if d_model % 2:
         raise ValueError("odd d_model")
@@ -21,8 +21,8 @@ def sinusoidal_pe(num_positions, d_model, base=10000.0):
     PE = np.zeros((num_positions, d_model))
     PE[:, 0::2], PE[:, 1::2] = np.sin(ang), np.cos(ang)
     return PE
-""",
-        "exponent over the dimension index j/d": """
+""", hint='counted from 1'),
+        "exponent over the dimension index j/d": Mistake("""
 def sinusoidal_pe(num_positions, d_model, base=10000.0):
     if d_model % 2:
         raise ValueError("odd d_model")
@@ -30,8 +30,8 @@ def sinusoidal_pe(num_positions, d_model, base=10000.0):
     j = np.arange(d_model)
     ang = pos / base ** (j / d_model)
     return np.where(j % 2 == 0, np.sin(ang), np.cos(ang))
-""",
-        "sin and cos swapped": """
+""", hint='column index j'),
+        "sin and cos swapped": Mistake("""
 def sinusoidal_pe(num_positions, d_model, base=10000.0):
     if d_model % 2:
         raise ValueError("odd d_model")
@@ -40,16 +40,16 @@ def sinusoidal_pe(num_positions, d_model, base=10000.0):
     PE = np.zeros((num_positions, d_model))
     PE[:, 0::2], PE[:, 1::2] = np.cos(ang), np.sin(ang)
     return PE
-""",
-        "sin and cos concatenated in halves": """
+""", hint='swapped'),
+        "sin and cos concatenated in halves": Mistake("""
 def sinusoidal_pe(num_positions, d_model, base=10000.0):
     if d_model % 2:
         raise ValueError("odd d_model")
     pos = np.arange(num_positions)[:, None]
     ang = pos / base ** (np.arange(0, d_model, 2) / d_model)
     return np.concatenate([np.sin(ang), np.cos(ang)], axis=1)
-""",
-        "base 1000": """
+""", hint='second half'),
+        "base 1000": Mistake("""
 def sinusoidal_pe(num_positions, d_model, base=10000.0):
     if d_model % 2:
         raise ValueError("odd d_model")
@@ -58,8 +58,8 @@ def sinusoidal_pe(num_positions, d_model, base=10000.0):
     PE = np.zeros((num_positions, d_model))
     PE[:, 0::2], PE[:, 1::2] = np.sin(ang), np.cos(ang)
     return PE
-""",
-        "exponent k/d over the pair index": """
+""", hint='base 1000'),
+        "exponent k/d over the pair index": Mistake("""
 def sinusoidal_pe(num_positions, d_model, base=10000.0):
     if d_model % 2:
         raise ValueError("odd d_model")
@@ -68,8 +68,8 @@ def sinusoidal_pe(num_positions, d_model, base=10000.0):
     PE = np.zeros((num_positions, d_model))
     PE[:, 0::2], PE[:, 1::2] = np.sin(ang), np.cos(ang)
     return PE
-""",
-        "no ValueError for an odd d_model": """
+""", hint='k/d'),
+        "no ValueError for an odd d_model": Mistake("""
 def sinusoidal_pe(num_positions, d_model, base=10000.0):
     pos = np.arange(num_positions)[:, None]
     ang = pos / base ** (np.arange(0, d_model, 2) / d_model)
@@ -77,60 +77,60 @@ def sinusoidal_pe(num_positions, d_model, base=10000.0):
     PE[:, 0::2] = np.sin(ang)
     PE[:, 1::2] = np.cos(ang)[:, : d_model // 2]
     return PE
-""",
+""", hint='even'),
     },
     "add_positional_encoding": {
-        "positions from 1": """
+        "positions from 1": Mistake("""
 def add_positional_encoding(X):
     T, D = X.shape[-2:]
     return X + sinusoidal_pe(T + 1, D)[1:]
-""",
-        "the batch axis taken as time": """
+""", hint='counted from 1'),
+        "the batch axis taken as time": Mistake("""
 def add_positional_encoding(X):
     return X + sinusoidal_pe(X.shape[0], X.shape[-1])
-""",
-        "changes X in place": """
+""", hint='X.shape[-2]'),
+        "changes X in place": Mistake("""
 def add_positional_encoding(X):
     X += sinusoidal_pe(*X.shape[-2:])
     return X
-""",
-        "scales X by sqrt(d) first": """
+""", hint='new array'),
+        "scales X by sqrt(d) first": Mistake("""
 def add_positional_encoding(X):
     T, D = X.shape[-2:]
     return X * np.sqrt(D) + sinusoidal_pe(T, D)
-""",
-        "arguments of sinusoidal_pe swapped": """
+""", hint='sqrt(d)'),
+        "arguments of sinusoidal_pe swapped": Mistake("""
 def add_positional_encoding(X):
     T, D = X.shape[-2:]
     return X + sinusoidal_pe(D, T)
-""",
+""", hint='sinusoidal_pe(T, D)'),
     },
     "pe_shift_matrix": {
-        "transposed blocks (shifts backwards)": """
+        "transposed blocks (shifts backwards)": Mistake("""
 def pe_shift_matrix(offset, d_model, base=10000.0):
     w = offset * base ** (-np.arange(0, d_model, 2) / d_model)
     M = np.zeros((d_model, d_model))
     for k in range(d_model // 2):
         M[2*k:2*k+2, 2*k:2*k+2] = [[np.cos(w[k]), -np.sin(w[k])], [np.sin(w[k]), np.cos(w[k])]]
     return M
-""",
-        "offset ignored": """
+""", hint='backwards'),
+        "offset ignored": Mistake("""
 def pe_shift_matrix(offset, d_model, base=10000.0):
     w = base ** (-np.arange(0, d_model, 2) / d_model)
     M = np.zeros((d_model, d_model))
     for k in range(d_model // 2):
         M[2*k:2*k+2, 2*k:2*k+2] = [[np.cos(w[k]), np.sin(w[k])], [-np.sin(w[k]), np.cos(w[k])]]
     return M
-""",
-        "base 1000": """
+""", hint='offset is ignored'),
+        "base 1000": Mistake("""
 def pe_shift_matrix(offset, d_model, base=10000.0):
     w = offset * 1000.0 ** (-np.arange(0, d_model, 2) / d_model)
     M = np.zeros((d_model, d_model))
     for k in range(d_model // 2):
         M[2*k:2*k+2, 2*k:2*k+2] = [[np.cos(w[k]), np.sin(w[k])], [-np.sin(w[k]), np.cos(w[k])]]
     return M
-""",
-        "exponent over the dimension index j/d": """
+""", hint='base 1000'),
+        "exponent over the dimension index j/d": Mistake("""
 def pe_shift_matrix(offset, d_model, base=10000.0):
     w = offset * base ** (-np.arange(d_model) / d_model)
     M = np.zeros((d_model, d_model))
@@ -138,16 +138,16 @@ def pe_shift_matrix(offset, d_model, base=10000.0):
         a, b = w[2 * k], w[2 * k + 1]
         M[2*k:2*k+2, 2*k:2*k+2] = [[np.cos(a), np.sin(a)], [-np.sin(b), np.cos(b)]]
     return M
-""",
-        "blocks for a table in halves": """
+""", hint='angle'),
+        "blocks for a table in halves": Mistake("""
 def pe_shift_matrix(offset, d_model, base=10000.0):
     w = offset * base ** (-np.arange(0, d_model, 2) / d_model)
     C, S = np.diag(np.cos(w)), np.diag(np.sin(w))
     return np.block([[C, S], [-S, C]])
-""",
+""", hint='one half'),
     },
     "SinusoidalPositionalEncoding": {
-        "a Parameter instead of a buffer": """
+        "a Parameter instead of a buffer": Mistake("""
 class SinusoidalPositionalEncoding(torch.nn.Module):
     def __init__(self, d_model, max_len=5000, base=10000.0):
         super().__init__()
@@ -155,8 +155,8 @@ class SinusoidalPositionalEncoding(torch.nn.Module):
 
     def forward(self, X):
         return X + self.pe[: X.shape[1]].to(X.dtype)
-""",
-        "a plain attribute instead of a buffer": """
+""", hint='register_buffer'),
+        "a plain attribute instead of a buffer": Mistake("""
 class SinusoidalPositionalEncoding(torch.nn.Module):
     def __init__(self, d_model, max_len=5000, base=10000.0):
         super().__init__()
@@ -164,8 +164,8 @@ class SinusoidalPositionalEncoding(torch.nn.Module):
 
     def forward(self, X):
         return X + self.pe[: X.shape[1]].to(X.dtype)
-""",
-        "positions from 1": """
+""", hint='register_buffer'),
+        "positions from 1": Mistake("""
 class SinusoidalPositionalEncoding(torch.nn.Module):
     def __init__(self, d_model, max_len=5000, base=10000.0):
         super().__init__()
@@ -174,8 +174,8 @@ class SinusoidalPositionalEncoding(torch.nn.Module):
 
     def forward(self, X):
         return X + self.pe[: X.shape[1]].to(X.dtype)
-""",
-        "sin and cos swapped": """
+""", hint='counted from 1'),
+        "sin and cos swapped": Mistake("""
 class SinusoidalPositionalEncoding(torch.nn.Module):
     def __init__(self, d_model, max_len=5000, base=10000.0):
         super().__init__()
@@ -184,8 +184,8 @@ class SinusoidalPositionalEncoding(torch.nn.Module):
 
     def forward(self, X):
         return X + self.pe[: X.shape[1]].to(X.dtype)
-""",
-        "float64 table upcasts float32 inputs": """
+""", hint='swapped'),
+        "float64 table upcasts float32 inputs": Mistake("""
 class SinusoidalPositionalEncoding(torch.nn.Module):
     def __init__(self, d_model, max_len=5000, base=10000.0):
         super().__init__()
@@ -193,8 +193,8 @@ class SinusoidalPositionalEncoding(torch.nn.Module):
 
     def forward(self, X):
         return X + self.pe[: X.shape[1]]
-""",
-        "table built in forward on the default device": """
+""", hint='dtype'),
+        "table built in forward on the default device": Mistake("""
 class SinusoidalPositionalEncoding(torch.nn.Module):
     def __init__(self, d_model, max_len=5000, base=10000.0):
         super().__init__()
@@ -203,7 +203,7 @@ class SinusoidalPositionalEncoding(torch.nn.Module):
     def forward(self, X):
         T, D = X.shape[-2:]
         return X + torch.tensor(sinusoidal_pe(T, D), dtype=X.dtype)
-""",
+""", hint='device'),
     },
 }
 
@@ -319,7 +319,7 @@ def test_more_correct_alternatives_keep_full_marks(function, source):
 
 def test_mistake_messages_name_the_mistake():
     """The visible tests' messages say which of the chapter's named mistakes a table looks like."""
-    namespace = run_notebook(source_notebook(A), {"sinusoidal_pe": MISTAKES["sinusoidal_pe"]["base 1000"]}).namespace
+    namespace = run_notebook(source_notebook(A), {"sinusoidal_pe": MISTAKES["sinusoidal_pe"]["base 1000"].source}).namespace
     wrong = namespace["sinusoidal_pe"](50, 8)
     with pytest.raises(AssertionError, match="base 1000"):
         oracle.check_sinusoidal_pe("table", wrong, 50, 8)
@@ -327,7 +327,7 @@ def test_mistake_messages_name_the_mistake():
                           ("sin and cos concatenated in halves", "first half"),
                           ("exponent over the dimension index j/d", "column index j")]:
         ns = {"np": np}
-        exec(MISTAKES["sinusoidal_pe"][label], ns)
+        exec(MISTAKES["sinusoidal_pe"][label].source, ns)
         with pytest.raises(AssertionError, match=phrase):
             oracle.check_sinusoidal_pe(label, ns["sinusoidal_pe"](30, 8), 30, 8)
 
