@@ -92,6 +92,14 @@ def layer_norm_mistakes(X, gamma, beta, eps=1e-5) -> dict:
         Xt = t(np.swapaxes(X, -1, -2))
         normed = np.swapaxes(n(F.layer_norm(Xt, Xt.shape[-1:], eps=eps)), -1, -2)
         out["normalised over the wrong axis (axis -2, time): normalise each row over its features"] = normed * gamma + beta
+    if X.ndim >= 3:
+        Xb = t(np.moveaxis(X, 0, -1))
+        normed = np.moveaxis(n(F.layer_norm(Xb, Xb.shape[-1:], eps=eps)), -1, 0)
+        out["normalised over axis 0, the batch: normalise each row over its features (the last axis)"] = (
+            normed * gamma + beta)
+    std = np.sqrt(np.var(X, axis=-1, keepdims=True))          # the biased standard deviation
+    out["eps is added outside the square root: divide by sqrt(var + eps), not sqrt(var) + eps"] = (
+        layer_norm(X, np.ones_like(gamma), np.zeros_like(beta), 0.0) * std / (std + eps) * gamma + beta)
     return out
 
 
@@ -151,6 +159,10 @@ def _multi_head_attention_mistakes(X_q, X_kv, W_q, W_k, W_v, W_o, n_heads, mask=
         out["heads split along the wrong axis: head h must use feature columns [h*d_k, (h+1)*d_k) "
             "(reshape (..., T, D) to (..., T, n_heads, d_k), then move the head axis before T)"] = f(
             X_q, X_kv, W_q[:, p], W_k[:, p], W_v[:, p], W_o[p], n_heads, mask)
+    if n_heads > 1:
+        out["heads split by a plain reshape to (..., n_heads, T, d_k), which mixes time steps and features: "
+            "reshape to (..., T, n_heads, d_k), then move the head axis before T"] = _reshaped_heads(
+            X_q, X_kv, W_q, W_k, W_v, W_o, n_heads, mask)
     out["the output projection W_o is missing: concatenate the heads, then multiply by W_o"] = f(
         X_q, X_kv, W_q, W_k, W_v, np.eye(D), n_heads, mask)
     if n_heads > 1:
@@ -168,6 +180,21 @@ def _multi_head_attention_mistakes(X_q, X_kv, W_q, W_k, W_v, W_o, n_heads, mask=
         out["X_q and X_kv are swapped: queries come from X_q, keys and values from X_kv"] = f(
             X_kv, X_q, W_q, W_k, W_v, W_o, n_heads, mask)
     return out
+
+
+def _reshaped_heads(X_q, X_kv, W_q, W_k, W_v, W_o, n_heads, mask=None) -> tuple:
+    """``(out, A)`` when the heads are split by ``reshape(..., n_heads, T, d_k)`` straight from
+    ``(..., T, D)`` (and merged back the same way), by ``scaled_dot_product_attention``."""
+    X_q, X_kv = t(X_q), t(X_kv)
+    lead, T_q, T_kv, D = X_q.shape[:-2], X_q.shape[-2], X_kv.shape[-2], X_q.shape[-1]
+    d_k = D // n_heads
+    Q, K, V = (Z @ t(W) for Z, W in ((X_q, W_q), (X_kv, W_k), (X_kv, W_v)))
+    Q, K, V = (Z.reshape(*lead, n_heads, Z.shape[-2], d_k) for Z in (Q, K, V))
+    attn_mask = None if mask is None else torch.as_tensor(np.asarray(mask, dtype=bool))
+    eye = torch.eye(T_kv, dtype=Q.dtype).expand(*Q.shape[:-2], T_kv, T_kv)
+    A = _zero_nan(F.scaled_dot_product_attention(Q, K, eye, attn_mask=attn_mask))
+    heads = A @ V
+    return n(heads.reshape(*lead, T_q, D) @ t(W_o)), n(A)
 
 
 def multi_head_attention_mistakes(X_q, X_kv, W_q, W_k, W_v, W_o, n_heads, mask=None) -> dict:
@@ -193,6 +220,10 @@ def feed_forward_mistakes(X, W_1, b_1, W_2, b_2) -> dict:
     W_1, b_1, W_2, b_2 = map(np.asarray, (W_1, b_1, W_2, b_2))
     no_relu = n(F.linear(F.linear(t(X), t(W_1).T, t(b_1)), t(W_2).T, t(b_2)))
     return {
+        "b_1 is added after the ReLU: it goes inside, ReLU(X @ W_1 + b_1)":
+            feed_forward(X, W_1, 0 * b_1, W_2, b_2) + b_1 @ W_2,
+        "sigmoid instead of ReLU: the hidden layer is ReLU(X @ W_1 + b_1)":
+            n(F.linear(torch.sigmoid(F.linear(t(X), t(W_1).T, t(b_1))), t(W_2).T, t(b_2))),
         "the ReLU is missing": no_relu,
         "a ReLU was applied to the output too": np.maximum(feed_forward(X, W_1, b_1, W_2, b_2), 0.0),
         "the bias b_1 is missing": feed_forward(X, W_1, 0 * b_1, W_2, b_2),
@@ -281,8 +312,85 @@ def encoder_block_mistakes(X, params, n_heads, mask=None) -> dict:
         "no residual connections": norm(ffn(no_residual), 2),
         "ln1 and ln2 swapped": _encoder_block(X, swapped, n_heads, mask),
     }
+    H = norm(X + mha(X), 1)
+    out["the second residual adds the block's input X: it adds H, the output of the first sub-layer"] = (
+        norm(X + ffn(H), 2))
+    out["no residual around the feed-forward: LN(H + FFN(H))"] = norm(ffn(H), 2)
     if mask is not None:
-        out["the mask is ignored"] = _encoder_block(X, p, n_heads, None)
+        out["the mask is ignored (not passed on to the attention)"] = _encoder_block(X, p, n_heads, None)
+    return out
+
+
+def _numpy(x):
+    return None if x is None else (x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x))
+
+
+def attention_module_mistakes(module, X_q, X_kv, n_heads: int, mask=None) -> dict:
+    """``multi_head_attention_mistakes`` for a ``MultiHeadAttention`` module's weights (course layout)."""
+    W = [_numpy(getattr(module, name)) for name in ("W_q", "W_k", "W_v", "W_o")]
+    if any(w.ndim != 2 or w.shape[0] != w.shape[1] for w in W):
+        return {}
+    m = _numpy(mask)
+    return multi_head_attention_mistakes(_numpy(X_q), _numpy(X_kv), *W, n_heads, None if m is None else m.astype(bool))
+
+
+def block_params(block) -> dict:
+    """The ``encoder_block`` params dict (NumPy) of an ``EncoderBlock`` module."""
+    a, ff = block.attn, block.ff
+    return {k: _numpy(v) for k, v in {
+        "W_q": a.W_q, "W_k": a.W_k, "W_v": a.W_v, "W_o": a.W_o,
+        "ln1_gamma": block.ln1.weight, "ln1_beta": block.ln1.bias, "W_1": ff[0].weight.T, "b_1": ff[0].bias,
+        "W_2": ff[2].weight.T, "b_2": ff[2].bias, "ln2_gamma": block.ln2.weight, "ln2_beta": block.ln2.bias}.items()}
+
+
+def encoder_module_mistakes(block, X, n_heads: int, mask=None) -> dict:
+    """``encoder_block_mistakes`` for an ``EncoderBlock`` module and tensor inputs."""
+    m = _numpy(mask)
+    return encoder_block_mistakes(_numpy(X), block_params(block), n_heads, None if m is None else m.astype(bool))
+
+
+def decoder_module_mistakes(block, Y, memory, n_heads: int, tgt_mask=None, memory_mask=None) -> dict:
+    """What a ``DecoderBlock``'s output is under the usual slips, composed from the oracles of its
+    parts (multi-head attention, feed-forward, layer norm) holding the block's weights."""
+    Y, M = _numpy(Y), _numpy(memory)
+    tm, mm = (None if x is None else _numpy(x).astype(bool) for x in (tgt_mask, memory_mask))
+    W_s, W_c = ([_numpy(getattr(a, w)) for w in ("W_q", "W_k", "W_v", "W_o")] for a in (block.self_attn, block.cross_attn))
+    ff = block.ff
+    W_1, b_1, W_2, b_2 = _numpy(ff[0].weight.T), _numpy(ff[0].bias), _numpy(ff[2].weight.T), _numpy(ff[2].bias)
+
+    def sa(Z, m):
+        return multi_head_attention(Z, Z, *W_s, n_heads, m)[0]
+
+    def ca(Z, K, m):
+        return multi_head_attention(Z, K, *W_c, n_heads, m)[0]
+
+    def ln(Z, i):
+        norm = getattr(block, f"ln{i}")
+        return layer_norm(Z, _numpy(norm.weight), _numpy(norm.bias))
+
+    def ffn(Z):
+        return feed_forward(Z, W_1, b_1, W_2, b_2)
+
+    def post(first, memory_of, cross_mask, self_mask):
+        H1 = first(Y, self_mask)
+        H2 = ln(H1 + ca(H1, memory_of(H1), cross_mask), 2)
+        return ln(H2 + ffn(H2), 3)
+
+    right_first = lambda Z, m: ln(Z + sa(Z, m), 1)                       # noqa: E731
+    out = {}
+    if tm is not None:
+        out["the causal mask is missing in the self-attention: pass tgt_mask to it"] = post(
+            right_first, lambda H: M, mm, None)
+    if mm is not None:
+        out["memory_mask is ignored in the cross-attention"] = post(right_first, lambda H: M, None, tm)
+    out["the cross-attention reads the decoder's own states: its keys and values come from the memory"] = post(
+        right_first, lambda H: H, None, tm)
+    out["residual added after the norm (x + LN(sublayer(x))): add x first, then normalise"] = post(
+        lambda Z, m: Z + ln(sa(Z, m), 1), lambda H: M, mm, tm)
+    H1 = Y + sa(ln(Y, 1), tm)
+    H2 = H1 + ca(ln(H1, 2), M, mm)
+    out["pre-norm (x + sublayer(LN(x))): this block is post-norm, LN(x + sublayer(x)), as in the paper"] = (
+        H2 + ffn(ln(H2, 3)))
     return out
 
 

@@ -118,86 +118,86 @@ class DecoderBlock(torch.nn.Module):
 
 MISTAKES = {
     "layer_norm": {
-        "unbiased variance (ddof=1)": edit(LAYER_NORM, "var = ((X - mu) ** 2).mean(axis=-1, keepdims=True)",
-                                           "var = X.var(axis=-1, ddof=1, keepdims=True)"),
-        "eps outside the square root": edit(LAYER_NORM, "np.sqrt(var + eps)", "(np.sqrt(var) + eps)"),
-        "normalised over the batch axis": edit(LAYER_NORM, "axis=-1", "axis=0"),
-        "gamma and beta swapped": edit(LAYER_NORM, "return gamma * (X - mu) / np.sqrt(var + eps) + beta",
-                                       "return beta * (X - mu) / np.sqrt(var + eps) + gamma"),
+        "unbiased variance (ddof=1)": Mistake(edit(LAYER_NORM, "var = ((X - mu) ** 2).mean(axis=-1, keepdims=True)",
+                                           "var = X.var(axis=-1, ddof=1, keepdims=True)"), hint='unbiased variance'),
+        "eps outside the square root": Mistake(edit(LAYER_NORM, "np.sqrt(var + eps)", "(np.sqrt(var) + eps)"), hint='outside the square root'),
+        "normalised over the batch axis": Mistake(edit(LAYER_NORM, "axis=-1", "axis=0"), hint='normalised over'),
+        "gamma and beta swapped": Mistake(edit(LAYER_NORM, "return gamma * (X - mu) / np.sqrt(var + eps) + beta",
+                                       "return beta * (X - mu) / np.sqrt(var + eps) + gamma"), hint='gamma and beta are swapped'),
     },
     "multi_head_attention": {
-        "heads split along the wrong axis (reshape straight to (..., n_heads, T, d_k))": edit(
+        "heads split along the wrong axis (reshape straight to (..., n_heads, T, d_k))": Mistake(edit(
             MHA, "return np.swapaxes(Z.reshape(Z.shape[:-1] + (n_heads, d_k)), -2, -3)",
             "return Z.reshape(Z.shape[:-2] + (n_heads, Z.shape[-2], d_k))",
             "concat = np.swapaxes(A @ V, -2, -3)\n    concat = concat.reshape(concat.shape[:-2] + (D,))",
-            "concat = (A @ V).reshape(X_q.shape)"),
-        "heads take strided feature columns": edit(
+            "concat = (A @ V).reshape(X_q.shape)"), hint='plain reshape'),
+        "heads take strided feature columns": Mistake(edit(
             MHA, "return np.swapaxes(Z.reshape(Z.shape[:-1] + (n_heads, d_k)), -2, -3)",
             "return np.moveaxis(Z.reshape(Z.shape[:-1] + (d_k, n_heads)), -1, -3)",
             "concat = np.swapaxes(A @ V, -2, -3)\n    concat = concat.reshape(concat.shape[:-2] + (D,))",
-            "concat = np.moveaxis(A @ V, -3, -1)\n    concat = concat.reshape(concat.shape[:-2] + (D,))"),
-        "missing output projection": edit(MHA, "return concat @ W_o, A", "return concat, A"),
-        "scaled by sqrt(D)": edit(MHA, "/ np.sqrt(d_k)", "/ np.sqrt(D)"),
-        "mask inverted": edit(MHA, "np.where(mask, S, -np.inf)", "np.where(mask, -np.inf, S)"),
+            "concat = np.moveaxis(A @ V, -3, -1)\n    concat = concat.reshape(concat.shape[:-2] + (D,))"), hint='feature columns [h*d_k, (h+1)*d_k)'),
+        "missing output projection": Mistake(edit(MHA, "return concat @ W_o, A", "return concat, A"), hint='W_o is missing'),
+        "scaled by sqrt(D)": Mistake(edit(MHA, "/ np.sqrt(d_k)", "/ np.sqrt(D)"), hint='sqrt(D) instead of sqrt(d_k)'),
+        "mask inverted": Mistake(edit(MHA, "np.where(mask, S, -np.inf)", "np.where(mask, -np.inf, S)"), hint='inverted'),
     },
     "feed_forward": {
-        "ReLU missing": "def feed_forward(X, W_1, b_1, W_2, b_2):\n    return (X @ W_1 + b_1) @ W_2 + b_2\n",
-        "ReLU on the output too": "def feed_forward(X, W_1, b_1, W_2, b_2):\n"
-                                  "    return np.maximum(np.maximum(X @ W_1 + b_1, 0) @ W_2 + b_2, 0)\n",
-        "b_1 added after the ReLU": "def feed_forward(X, W_1, b_1, W_2, b_2):\n"
-                                    "    return (np.maximum(X @ W_1, 0) + b_1) @ W_2 + b_2\n",
-        "sigmoid instead of ReLU": "def feed_forward(X, W_1, b_1, W_2, b_2):\n"
-                                   "    return 1 / (1 + np.exp(-(X @ W_1 + b_1))) @ W_2 + b_2\n",
+        "ReLU missing": Mistake("def feed_forward(X, W_1, b_1, W_2, b_2):\n    return (X @ W_1 + b_1) @ W_2 + b_2\n", hint='ReLU is missing'),
+        "ReLU on the output too": Mistake("def feed_forward(X, W_1, b_1, W_2, b_2):\n"
+                                  "    return np.maximum(np.maximum(X @ W_1 + b_1, 0) @ W_2 + b_2, 0)\n", hint='output too'),
+        "b_1 added after the ReLU": Mistake("def feed_forward(X, W_1, b_1, W_2, b_2):\n"
+                                    "    return (np.maximum(X @ W_1, 0) + b_1) @ W_2 + b_2\n", hint='after the ReLU'),
+        "sigmoid instead of ReLU": Mistake("def feed_forward(X, W_1, b_1, W_2, b_2):\n"
+                                   "    return 1 / (1 + np.exp(-(X @ W_1 + b_1))) @ W_2 + b_2\n", hint='sigmoid'),
     },
     "encoder_block": {
-        "residual added after the norm": edit(
+        "residual added after the norm": Mistake(edit(
             ENCODER, 'H = layer_norm(X + attended, p["ln1_gamma"], p["ln1_beta"])',
             'H = X + layer_norm(attended, p["ln1_gamma"], p["ln1_beta"])',
             'return layer_norm(H + feed_forward(H, p["W_1"], p["b_1"], p["W_2"], p["b_2"]), p["ln2_gamma"], p["ln2_beta"])',
-            'return H + layer_norm(feed_forward(H, p["W_1"], p["b_1"], p["W_2"], p["b_2"]), p["ln2_gamma"], p["ln2_beta"])'),
-        "pre-norm": '''
+            'return H + layer_norm(feed_forward(H, p["W_1"], p["b_1"], p["W_2"], p["b_2"]), p["ln2_gamma"], p["ln2_beta"])'), hint='after the norm'),
+        "pre-norm": Mistake('''
 def encoder_block(X, params, n_heads, mask=None):
     p = params
     Z = layer_norm(X, p["ln1_gamma"], p["ln1_beta"])
     X = X + multi_head_attention(Z, Z, p["W_q"], p["W_k"], p["W_v"], p["W_o"], n_heads, mask)[0]
     Z = layer_norm(X, p["ln2_gamma"], p["ln2_beta"])
     return X + feed_forward(Z, p["W_1"], p["b_1"], p["W_2"], p["b_2"])
-''',
-        "second residual adds the block's input X": edit(ENCODER, "return layer_norm(H + feed_forward", "return layer_norm(X + feed_forward"),
-        "mask not passed on": edit(ENCODER, "n_heads, mask)", "n_heads)"),
+''', hint='pre-norm'),
+        "second residual adds the block's input X": Mistake(edit(ENCODER, "return layer_norm(H + feed_forward", "return layer_norm(X + feed_forward"), hint='second residual'),
+        "mask not passed on": Mistake(edit(ENCODER, "n_heads, mask)", "n_heads)"), hint='mask is ignored'),
     },
     "MultiHeadAttention": {
-        "heads split along the wrong axis (view without transpose)": edit(
+        "heads split along the wrong axis (view without transpose)": Mistake(edit(
             MHA_TORCH, ".view(N, T_q, h, d_k).transpose(1, 2)", ".view(N, h, T_q, d_k)",
             ".view(N, T_kv, h, d_k).transpose(1, 2)", ".view(N, h, T_kv, d_k)",
-            "(A @ V).transpose(1, 2).reshape(N, T_q, D)", "(A @ V).reshape(N, T_q, D)"),
-        "missing output projection": edit(MHA_TORCH, "return heads @ self.W_o, A", "return heads, A"),
-        "scaled by sqrt(D)": edit(MHA_TORCH, "/ math.sqrt(d_k)", "/ math.sqrt(D)"),
-        "mask inverted": edit(MHA_TORCH, "masked_fill(~mask,", "masked_fill(mask,"),
-        "scale created on the default device": edit(MHA_TORCH, "/ math.sqrt(d_k)", "/ torch.tensor(float(d_k)).sqrt()"),
+            "(A @ V).transpose(1, 2).reshape(N, T_q, D)", "(A @ V).reshape(N, T_q, D)"), hint='plain reshape'),
+        "missing output projection": Mistake(edit(MHA_TORCH, "return heads @ self.W_o, A", "return heads, A"), hint='W_o is missing'),
+        "scaled by sqrt(D)": Mistake(edit(MHA_TORCH, "/ math.sqrt(d_k)", "/ math.sqrt(D)"), hint='sqrt(D) instead of sqrt(d_k)'),
+        "mask inverted": Mistake(edit(MHA_TORCH, "masked_fill(~mask,", "masked_fill(mask,"), hint='inverted'),
+        "scale created on the default device": Mistake(edit(MHA_TORCH, "/ math.sqrt(d_k)", "/ torch.tensor(float(d_k)).sqrt()"), hint='device'),
     },
     "EncoderBlock": {
-        "pre-norm": edit(ENCODER_TORCH, "H = self.ln1(X + self.attn(X, X, mask)[0])\n        return self.ln2(H + self.ff(H))",
-                         "Z = self.ln1(X)\n        H = X + self.attn(Z, Z, mask)[0]\n        return H + self.ff(self.ln2(H))"),
-        "residual added after the norm": edit(ENCODER_TORCH, "H = self.ln1(X + self.attn(X, X, mask)[0])\n        return self.ln2(H + self.ff(H))",
-                                              "H = X + self.ln1(self.attn(X, X, mask)[0])\n        return H + self.ln2(self.ff(H))"),
-        "mask not passed on": edit(ENCODER_TORCH, "self.attn(X, X, mask)", "self.attn(X, X)"),
-        "no residual around the feed-forward": edit(ENCODER_TORCH, "return self.ln2(H + self.ff(H))", "return self.ln2(self.ff(H))"),
+        "pre-norm": Mistake(edit(ENCODER_TORCH, "H = self.ln1(X + self.attn(X, X, mask)[0])\n        return self.ln2(H + self.ff(H))",
+                         "Z = self.ln1(X)\n        H = X + self.attn(Z, Z, mask)[0]\n        return H + self.ff(self.ln2(H))"), hint='pre-norm'),
+        "residual added after the norm": Mistake(edit(ENCODER_TORCH, "H = self.ln1(X + self.attn(X, X, mask)[0])\n        return self.ln2(H + self.ff(H))",
+                                              "H = X + self.ln1(self.attn(X, X, mask)[0])\n        return H + self.ln2(self.ff(H))"), hint='after the norm'),
+        "mask not passed on": Mistake(edit(ENCODER_TORCH, "self.attn(X, X, mask)", "self.attn(X, X)"), hint='mask is ignored'),
+        "no residual around the feed-forward": Mistake(edit(ENCODER_TORCH, "return self.ln2(H + self.ff(H))", "return self.ln2(self.ff(H))"), hint='no residual around the feed-forward'),
     },
     "DecoderBlock": {
-        "causal mask missing in the self-attention": edit(DECODER_TORCH, "self.self_attn(Y, Y, tgt_mask)", "self.self_attn(Y, Y)"),
-        "cross-attention reads the decoder's own states instead of the memory": edit(
-            DECODER_TORCH, "self.cross_attn(H, memory, memory_mask)", "self.cross_attn(H, H)"),
-        "pre-norm": edit(DECODER_TORCH,
+        "causal mask missing in the self-attention": Mistake(edit(DECODER_TORCH, "self.self_attn(Y, Y, tgt_mask)", "self.self_attn(Y, Y)"), hint='causal mask is missing'),
+        "cross-attention reads the decoder's own states instead of the memory": Mistake(edit(
+            DECODER_TORCH, "self.cross_attn(H, memory, memory_mask)", "self.cross_attn(H, H)"), hint='own states'),
+        "pre-norm": Mistake(edit(DECODER_TORCH,
                          "H = self.ln1(Y + self.self_attn(Y, Y, tgt_mask)[0])\n"
                          "        H = self.ln2(H + self.cross_attn(H, memory, memory_mask)[0])\n"
                          "        return self.ln3(H + self.ff(H))",
                          "Z = self.ln1(Y)\n        H = Y + self.self_attn(Z, Z, tgt_mask)[0]\n"
                          "        H = H + self.cross_attn(self.ln2(H), memory, memory_mask)[0]\n"
-                         "        return H + self.ff(self.ln3(H))"),
-        "residual added after the norm": edit(DECODER_TORCH, "H = self.ln1(Y + self.self_attn(Y, Y, tgt_mask)[0])",
-                                              "H = Y + self.ln1(self.self_attn(Y, Y, tgt_mask)[0])"),
-        "memory_mask ignored": edit(DECODER_TORCH, "self.cross_attn(H, memory, memory_mask)", "self.cross_attn(H, memory)"),
+                         "        return H + self.ff(self.ln3(H))"), hint='pre-norm'),
+        "residual added after the norm": Mistake(edit(DECODER_TORCH, "H = self.ln1(Y + self.self_attn(Y, Y, tgt_mask)[0])",
+                                              "H = Y + self.ln1(self.self_attn(Y, Y, tgt_mask)[0])"), hint='after the norm'),
+        "memory_mask ignored": Mistake(edit(DECODER_TORCH, "self.cross_attn(H, memory, memory_mask)", "self.cross_attn(H, memory)"), hint='memory_mask is ignored'),
     },
 }
 
