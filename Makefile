@@ -8,6 +8,8 @@ export PATH := $(BIN):$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
 INSTALLED := $(VENV)/.installed
+# The course's JupyterLab settings (jupyter_server_config.py), where the environment's Jupyter reads them.
+LAB_CONFIG := $(VENV)/etc/jupyter/jupyter_server_config.py
 RELEASED := _build/.released
 SOURCES := $(shell find solutions -type f -not -path '*/.ipynb_checkpoints/*' 2>/dev/null)
 # The site: EDITION=student (default, _build/html, published) or instructor (_build/instructor/html,
@@ -32,7 +34,11 @@ $(INSTALLED): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
-$(RELEASED): $(INSTALLED) $(SOURCES) autograder/course.py autograder/release.py
+$(LAB_CONFIG): jupyter_server_config.py $(INSTALLED)
+	@mkdir -p $(dir $@)
+	cp $< $@
+
+$(RELEASED): $(INSTALLED) $(LAB_CONFIG) $(SOURCES) autograder/course.py autograder/release.py
 	$(BIN)/python -m autograder release
 	@mkdir -p _build && touch $@
 

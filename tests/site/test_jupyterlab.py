@@ -180,10 +180,6 @@ def test_student_session_in_jupyterlab(browser, student_lab, course):
         context.close()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "JupyterLab writes the kernel's full language_info (codemirror_mode, version 3.11.x, ...) into the "
-    "notebook's metadata on save; the sources carry only {'name': 'python'}. Needs a server-side "
-    "FileContentsManager.pre_save_hook installed with the environment (see the report of issue 10)"))
 def test_saving_a_source_notebook_leaves_it_unchanged(browser, course):
     """An instructor edits sources in JupyterLab: opening and saving one changes no byte."""
     source = course["root"] / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
