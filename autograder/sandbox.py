@@ -633,6 +633,9 @@ def summary() -> str:
 # ---------------------------------------------------------------- what an earlier run left behind
 
 RUN_PREFIX = "run-"
+#: Where the slots' scratch folders (seqgrade-w<N>, worker.py) and the runs' private copies of the
+#: course (seqgrade-course-*, grade.py) are made.
+TMP = Path("/tmp")
 _RUN_LOCK: int | None = None
 
 
@@ -758,6 +761,20 @@ def _kill_trees(pids: list[int]) -> int:
     return len(procs)
 
 
+def _process_start_time() -> float:
+    """When this process started, in seconds since the epoch."""
+    import psutil
+
+    return psutil.Process().create_time()
+
+
+def _ctime(path: Path) -> float:
+    try:
+        return path.stat().st_ctime
+    except OSError:
+        return float("inf")
+
+
 def clean_leftovers() -> str:
     """Kill and remove what earlier runs that were killed outright left behind, and say so in one line.
 
@@ -767,14 +784,17 @@ def clean_leftovers() -> str:
     the course (``/tmp/seqgrade-course-*``) when no other run is live. Takes this run's own lock.
     """
     _hold_run_lock()
-    course_dirs = sorted(Path("/tmp").glob("seqgrade-course-*"))  # listed before the locks are checked
+    # Listed before the locks are checked; a folder made since this process started is this run's
+    # own (grade.py may make its private copy before calling here) or a live one's, never a leftover.
+    started = _process_start_time()
+    course_dirs = sorted(d for d in TMP.glob("seqgrade-course-*") if _ctime(d) < started)
     killed = {"of orphaned workers, fork servers and kernels": _kill_trees(_orphaned_grader_processes()) if is_root() else 0,
               "of slot users": 0, "in slot cgroups": 0}
     removed: list[str] = []
     users = {int(p.pw_name[len(USER_PREFIX):]): p.pw_uid for p in pwd.getpwall()
              if p.pw_name.startswith(USER_PREFIX) and p.pw_name[len(USER_PREFIX):].isdigit()}
     groups = cgroup_backend().existing()
-    scratch = {int(d.name[len(USER_PREFIX):]): d for d in Path("/tmp").glob(f"{USER_PREFIX}*")
+    scratch = {int(d.name[len(USER_PREFIX):]): d for d in TMP.glob(f"{USER_PREFIX}*")
                if d.name[len(USER_PREFIX):].isdigit()}
     for n in sorted(set(users) | set(groups) | set(scratch)):
         with _if_free(n) as free:

@@ -317,6 +317,25 @@ def test_cleanup_kills_a_free_slots_leftovers_and_says_so():
         daemon.kill()
 
 
+def test_cleanup_removes_a_dead_runs_course_copy_but_not_this_runs_or_a_live_ones(tmp_path, monkeypatch):
+    monkeypatch.setattr(sandbox, "TMP", tmp_path)
+    old = tmp_path / "seqgrade-course-dead"
+    old.mkdir()
+    time.sleep(0.05)
+    started = time.time()  # this process "starts" between the two folders
+    monkeypatch.setattr(sandbox, "_process_start_time", lambda: started)
+    time.sleep(0.05)
+    own = tmp_path / "seqgrade-course-this-run"  # grade.py may make it before the cleanup runs
+    own.mkdir()
+
+    monkeypatch.setattr(sandbox, "_other_live_runs", lambda: True)
+    assert str(old) not in sandbox.clean_leftovers() and old.exists()
+    monkeypatch.setattr(sandbox, "_other_live_runs", lambda: False)
+    line = sandbox.clean_leftovers()
+    assert str(old) in line and not old.exists()
+    assert own.exists() and str(own) not in line
+
+
 # ---------------------------------------------------------------- end to end: kill -9 in the middle of a batch
 
 NETWORK_PROBE = """
