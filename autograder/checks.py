@@ -104,6 +104,8 @@ def install() -> None:
     orig = {n: getattr(T, n) for n in ("check_type", "check_shape", "check_dtype", "check_close",
                                        "check_equal", "check_raises", "check_tensor_on")}
 
+    # Each exporter takes the check's arguments and sends the data it decides on; arguments that only
+    # shape the student's message (hint=, mistakes=) are accepted and not sent (`**_`).
     def wrap(name, exporter):
         f = orig[name]
 
@@ -114,10 +116,10 @@ def install() -> None:
 
         return wrapper
 
-    def exp_type(name, got, types, hint=""):
+    def exp_type(name, got, types, hint="", **_):
         _emit("type", name, mro=_mro(got), types=_types(types))
 
-    def exp_shape(name, got, expected_shape, hint=""):
+    def exp_shape(name, got, expected_shape, hint="", **_):
         shape = None
         if got is not None:
             try:
@@ -126,7 +128,7 @@ def install() -> None:
                 shape = None
         _emit("shape", name, shape=shape, expected=[int(s) for s in expected_shape])
 
-    def exp_dtype(name, got, expected, hint=""):
+    def exp_dtype(name, got, expected, hint="", **_):
         is_tensor = isinstance(got, torch.Tensor) and type(got).__module__.startswith("torch")
         is_array = type(got) is np.ndarray
         dtype = str(got.dtype) if (is_tensor or is_array) else None
@@ -138,20 +140,20 @@ def install() -> None:
             want = str(np.dtype(expected))
         _emit("dtype", name, dtype=dtype, tensor=is_tensor, array=is_array, expected=want)
 
-    def exp_close(name, got, expected, *, rtol=1e-7, atol=1e-10, mistakes=None, hint=""):
+    def exp_close(name, got, expected, *, rtol=1e-7, atol=1e-10, **_):
         _emit("close", name, got=None if got is None else _array(got), expected=_array(expected),
               rtol=float(rtol), atol=float(atol))
 
-    def exp_equal(name, got, expected, hint=""):
+    def exp_equal(name, got, expected, hint="", **_):  # mistakes= only words the message
         _emit("equal", name, got=_plain(got), expected=_plain(expected))
 
-    def exp_tensor_on(name, got, like):
+    def exp_tensor_on(name, got, like, **_):
         ok_type = type(got) is torch.Tensor or (isinstance(got, torch.Tensor) and type(got).__module__.startswith("torch"))
         _emit("tensor_on", name, tensor=ok_type,
               got=[str(got.device), str(got.dtype)] if ok_type else None,
               like=[str(like.device), str(like.dtype)])
 
-    def check_raises(name, exc_type, fn, *args, **kwargs):
+    def check_raises(name, exc_type, fn, *args, hint="", **kwargs):
         raised = None
         try:
             fn(*args, **kwargs)
@@ -159,10 +161,10 @@ def install() -> None:
             raised = e
         except Exception as e:  # noqa: BLE001
             _emit("raises", name, mro=_mro(e), expected=_types(exc_type))
-            T._fail(name, f"expected {exc_type.__name__}, but it raised {type(e).__name__}: {e}")
+            T._fail(name, f"expected {exc_type.__name__}, but it raised {type(e).__name__}: {e}", hint and f"hint: {hint}")
         _emit("raises", name, mro=None if raised is None else _mro(raised), expected=_types(exc_type))
         if raised is None:
-            T._fail(name, f"expected {exc_type.__name__}, but nothing was raised")
+            T._fail(name, f"expected {exc_type.__name__}, but nothing was raised", hint and f"hint: {hint}")
 
     T.check_type = wrap("check_type", exp_type)
     T.check_shape = wrap("check_shape", exp_shape)
