@@ -107,7 +107,7 @@ def hint_report(assignments: list[str] | None = None) -> tuple[int, int]:
     A mistake counts as named when every cell that must fail on it says so: with the declared
     ``hint`` words when it has them, otherwise with one of ``GENERIC_NAMING``.
     """
-    named = total = 0
+    named = generic = total = 0
     for path in sorted((ROOT / "tests" / "chapters").glob("test_0*.py")):
         assignment = path.stem[len("test_"):]
         if assignments and assignment not in assignments:
@@ -120,14 +120,13 @@ def hint_report(assignments: list[str] | None = None) -> tuple[int, int]:
                 nb = notebook_for(assignment, function, cut)
                 run = run_notebook(nb, {function: m.source}, skip_tags=skip)
                 cells = [g for g in (m.caught_by or tests_of(function, graded_ids(nb))) if run.failures.get(g)]
-                if m.hint_words():
-                    ok = bool(cells) and not missing_hint(run, cells, m.hint_words())
-                else:
-                    ok = bool(cells) and all(any(w in run.failures[g].lower() for w in GENERIC_NAMING)
-                                             for g in cells)
-                named, total = named + ok, total + 1
+                any_cause = bool(cells) and all(any(w in run.failures[g].lower() for w in GENERIC_NAMING)
+                                                for g in cells)
+                ok = (bool(cells) and not missing_hint(run, cells, m.hint_words())) if m.hint_words() else any_cause
+                named, generic, total = named + ok, generic + any_cause, total + 1
                 print(f"{'named ' if ok else 'UNNAMED'} {assignment} {function}: {label}", flush=True)
-    print(f"{named} of {total} mistakes get a message naming them ({named / max(total, 1):.0%})")
+    print(f"{named} of {total} mistakes get a message naming them ({named / max(total, 1):.0%}); "
+          f"{generic} of {total} ({generic / max(total, 1):.0%}) by the words {GENERIC_NAMING} alone")
     return named, total
 
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from tests.chapters.standard import solution_run, standard_tests
-from tests.harness import Mistake, run_notebook, source_notebook
+from tests.harness import Mistake, as_mistake, run_notebook, source_notebook
 
 A = "05-lstm"
 CONTRACT = ["sigmoid", "lstm_step", "lstm_forward", "gru_step", "LSTM"]
@@ -290,7 +290,8 @@ def test_the_experiment_runs_its_short_version():
 
 @pytest.mark.parametrize("function,label", list(NAMED))
 def test_the_visible_test_names_the_gate_at_fault(function, label):
-    run = run_notebook(source_notebook(A), {function: MISTAKES[function][label]}, skip_tags=("long-experiment",))
+    run = run_notebook(source_notebook(A), {function: as_mistake(MISTAKES[function][label]).source},
+                       skip_tags=("long-experiment",))
     assert NAMED[function, label] in run.failures[f"test_{function}_visible"]
 
 
