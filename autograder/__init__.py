@@ -5,7 +5,7 @@ this package sets it up for the course's layout and wraps it so that one broken 
 submission costs only its own points. Entry point: ``python -m autograder --help``.
 
 Modules, one job each: cli (arguments) · grade (the pipeline) · plan (which submissions, checked
-before anything runs) · gradebook (nbgrader's side; the one writer of gradebook.db) · runner
+before anything runs) · store (fingerprints and the results kept between runs) · gradebook (nbgrader's side; the one writer of gradebook.db) · runner
 (local pool, progress bar) · cluster (Dask) · worker (one submission) · assemble (which cells
 run, and from where) · host (the fork server and the kernel) · sandbox (users, cgroups, mounts,
 limits) · pristine (the snapshot restored before course cells) · checks (checks re-decided out

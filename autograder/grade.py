@@ -10,7 +10,7 @@ Layout written under ``OUT``:
 - ``feedback/<student_id>/<assignment_id>/<notebook>.html`` (no hidden test source)
 - ``gradebook.db`` nbgrader's SQLite gradebook (written by this process only)
 - ``grading.log``  what nbgrader said while preparing the assignments
-- ``.cache/<student_id>/<assignment_id>.json`` each submission's result and its fingerprint (plan.py)
+- ``.cache/<student_id>/<assignment_id>.json`` each submission's result and its fingerprint (store.py)
 
 Cell statuses: ``passed``, ``failed``; ``tampered`` (a test cell was edited, the kernel's pass
 was contradicted by its own data, or the code reaches for the tools of tampering; the score is
@@ -42,8 +42,8 @@ import warnings
 from pathlib import Path
 
 from . import course
-from .plan import (CELLS_COLUMNS, GRADES_COLUMNS, Problem, Report, ResultStore, fingerprint,  # noqa: F401
-                   grader_digest, graded_cells_of, plan_jobs, read_roster)
+from .plan import CELLS_COLUMNS, GRADES_COLUMNS, Problem, Report, graded_cells_of, plan_jobs, read_roster  # noqa: F401
+from .store import ResultStore, fingerprint, grader_digest
 from .results import merge_rows, summary_lines, write_csv, write_summary  # noqa: F401
 
 log = logging.getLogger(__name__)

@@ -4,25 +4,11 @@ Every student folder and roster entry becomes rows; a notebook that is missing, 
 valid JSON or not a valid notebook gets a clear message and a zero row (status ``missing`` or
 ``invalid``) without reaching a worker. The rest become *jobs*: plain data (the student's
 files, the source and release notebooks), so that a job can run on any worker, local or remote.
-
-Grading as the term goes on: each job has a *fingerprint* (``fingerprint``), a hash of all that
-decides its result: the student's files, the assignment's source and release notebooks and
-release history, the grader's own code (``autograder/``, ``seqlab/``, the versions of Python and
-the libraries it runs) and the sandbox settings. ``ResultStore`` keeps each finished result
-under ``OUT/.cache/<student>/<assignment>.json`` with the fingerprint it was graded under; a
-later run reuses it while the fingerprint is unchanged, so it grades only what is new or changed,
-and a run stopped midway keeps what it finished.
 """
 from __future__ import annotations
 
 import csv
-import hashlib
-import importlib.metadata
-import importlib.util
 import json
-import os
-import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -180,118 +166,3 @@ def plan_jobs(submitted: Path, out: Path, prepared: dict, *, roster: Path | None
                 jobs.append({"student": student, "assignment": a, "notebooks": job_nbs, "files": _files(adir),
                              "settings": settings, "path": str(adir)})
     return report, jobs, statuses
-
-
-# ---------------------------------------------------------------- incremental grading
-
-#: Libraries whose version can change a grade or a feedback page.
-FINGERPRINT_DISTRIBUTIONS = ("numpy", "torch", "ipython", "nbformat", "nbconvert", "nbgrader")
-
-
-def _feed(h, *parts) -> None:
-    """Hash each part with its length in front, so that no two sequences of parts hash alike."""
-    for part in parts:
-        data = part if isinstance(part, bytes) else str(part).encode("utf-8", "surrogatepass")
-        h.update(len(data).to_bytes(8, "big"))
-        h.update(data)
-
-
-def _package_dir(name: str, fallback: Path) -> Path:
-    spec = importlib.util.find_spec(name)  # finds a top-level package without importing it
-    if spec is not None and spec.submodule_search_locations:
-        return Path(list(spec.submodule_search_locations)[0])
-    return fallback
-
-
-def grader_digest(root: Path) -> str:
-    """Hash of the grader itself: every file of ``autograder/`` and of the ``seqlab`` the kernels
-    import, Python's version and the versions of ``FINGERPRINT_DISTRIBUTIONS``. Any edit to the
-    grader's code invalidates every stored result."""
-    h = hashlib.sha256()
-    for pkg in (Path(__file__).resolve().parent, _package_dir("seqlab", root / "seqlab")):
-        for p in sorted(pkg.rglob("*")):
-            if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc":
-                _feed(h, p.relative_to(pkg.parent).as_posix(), p.read_bytes())
-    _feed(h, sys.version)
-    for dist in FINGERPRINT_DISTRIBUTIONS:
-        try:
-            _feed(h, dist, importlib.metadata.version(dist))
-        except importlib.metadata.PackageNotFoundError:
-            _feed(h, dist, "-")
-    return h.hexdigest()
-
-
-def fingerprint(job: dict, grader: str) -> str:
-    """What a job's result depends on, as one hex digest; ``grader`` is ``grader_digest(root)``.
-
-    The sandbox settings count except ``hide``: it names this run's scratch folders, which
-    change every run and decide nothing about the grade.
-    """
-    h = hashlib.sha256()
-    settings = {k: v for k, v in job["settings"].items() if k != "hide"}
-    _feed(h, "grader", grader, "settings", json.dumps(settings, sort_keys=True), "student", job["student"],
-          "assignment", job["assignment"])
-    for rel in sorted(job["files"]):
-        _feed(h, "file", rel, job["files"][rel])
-    for name in sorted(job["notebooks"]):
-        nb = job["notebooks"][name]
-        _feed(h, "notebook", name, nb["source_json"], nb["release_json"], json.dumps(nb.get("history") or {}, sort_keys=True),
-              nb["student_json"])
-    return h.hexdigest()
-
-
-class ResultStore:
-    """Finished results, one JSON file per submission: ``folder/<student>/<assignment>.json``
-    holding ``{"fingerprint": ..., "result": ...}`` (result as ``worker.grade_job`` returns it).
-
-    Written by the CLI process as each result arrives, atomically (a temporary file, then
-    ``os.replace``), so an interrupted run leaves whole files only. A file that cannot be read
-    counts as absent: that submission is graded again.
-    """
-
-    def __init__(self, folder: Path):
-        self.folder = folder
-        self.saved = 0  # results stored by this run
-
-    def path(self, student: str, assignment: str) -> Path:
-        return self.folder / student / f"{assignment}.json"
-
-    def has(self, student: str, assignment: str) -> bool:
-        return self.path(student, assignment).is_file()
-
-    def load(self, job: dict) -> dict | None:
-        """The stored result of ``job`` if it was graded under the same fingerprint, else None."""
-        try:
-            stored = json.loads(self.path(job["student"], job["assignment"]).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        if not isinstance(stored, dict) or stored.get("fingerprint") != job["fingerprint"]:
-            return None
-        result = stored.get("result")
-        if not isinstance(result, dict):
-            return None
-        result["path"] = job.get("path")
-        return result
-
-    @staticmethod
-    def keepable(result: dict) -> bool:
-        """Only a complete grading is kept: a notebook that could not be graded (a worker or fork
-        server that died, a Ctrl-C) is graded again next run rather than remembered as a zero."""
-        notebooks = result.get("notebooks") or {}
-        return bool(notebooks) and all(nb.get("cells") is not None and not nb.get("problem") for nb in notebooks.values())
-
-    def save(self, job: dict, result: dict) -> bool:
-        if "fingerprint" not in job or not self.keepable(result):
-            return False
-        dest = self.path(job["student"], job["assignment"])
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.stem}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump({"fingerprint": job["fingerprint"], "result": result}, f)
-            os.replace(tmp, dest)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        self.saved += 1
-        return True
