@@ -45,14 +45,15 @@ def _grade_or_interrupt(args) -> int:
     try:
         report = grade(args.submitted, args.out, roster=args.roster, only_assignments=args.assignment or None,
                        only_students=args.only or None, workers=args.workers, cluster=args.cluster,
-                       settings=settings, progress=not args.no_progress, force=args.force)
+                       settings=settings, progress=not args.no_progress, force=args.force,
+                       say=lambda note: print(f"note: {note}", file=sys.stderr, flush=True))  # at the start
     except Interrupted as e:
         print(e, file=sys.stderr)
         return 130
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    for note in report.notes:  # first: which confinement steps held, what an earlier run left
+    for note in report.notes:
         print(f"note: {note}", file=sys.stderr)
     for problem in report.problems:
         print(f"problem: {problem}", file=sys.stderr)

@@ -40,6 +40,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
+from typing import Callable
 
 from . import course
 from .plan import CELLS_COLUMNS, GRADES_COLUMNS, Problem, Report, graded_cells_of, plan_jobs, read_roster  # noqa: F401
@@ -106,11 +107,14 @@ def grade(
     progress: bool = True,
     force: bool = False,
     root: Path = course.ROOT,
+    say: Callable[[str], None] | None = None,
 ) -> Report:
     """Grade every submission under ``submitted`` (or only ``only_students``); write results under ``out``.
 
     Submissions whose fingerprint matches a result stored in ``out`` by an earlier run are not
-    graded again (``force=True`` grades everything). Raises ``Interrupted`` on Ctrl-C.
+    graded again (``force=True`` grades everything). Raises ``Interrupted`` on Ctrl-C. ``say``, when
+    given, receives at once the notes of the run's start (which confinement steps hold here, what an
+    earlier run left); otherwise they open ``report.notes``.
     """
     warnings.filterwarnings("ignore", module="nbgrader")
     submitted, out = Path(submitted).resolve(), Path(out).resolve()
@@ -128,7 +132,7 @@ def grade(
     try:
         return _grade(submitted, out, store, counts, ctrl_c, roster=roster, only_assignments=only_assignments,
                       only_students=only_students, workers=workers, cluster=cluster, settings=settings,
-                      progress=progress, force=force, root=root)
+                      progress=progress, force=force, root=root, say=say)
     except BaseException as e:
         if isinstance(e, KeyboardInterrupt) or ctrl_c.seen:
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # caught once; the caller reports and exits
@@ -141,7 +145,7 @@ def grade(
 
 
 def _grade(submitted: Path, out: Path, store: ResultStore, counts: dict, ctrl_c: _CtrlC, *, roster, only_assignments,
-           only_students, workers, cluster, settings, progress, force, root) -> Report:
+           only_students, workers, cluster, settings, progress, force, root, say) -> Report:
     from . import runner
 
     partial = bool(only_students)
@@ -160,6 +164,10 @@ def _grade(submitted: Path, out: Path, store: ResultStore, counts: dict, ctrl_c:
     pool = None
     try:
         started = sandbox.start_run()  # which confinement steps hold here; what a killed run left, cleaned
+        if say is not None:
+            for note in started:
+                say(note)
+            started = []
         if partial and (out / "gradebook.db").exists():
             shutil.copy2(out / "gradebook.db", staging / "gradebook.db")  # updated there, moved back at the end
         folders = [(s.name, a.name) for s in submitted.iterdir() if s.is_dir() and not s.name.startswith(".")

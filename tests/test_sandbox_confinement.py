@@ -425,7 +425,8 @@ def test_kill_9_mid_batch_leaves_nothing_and_a_rerun_grades_everything(tmp_path)
     notes = [line for line in rerun.stderr.splitlines() if line.startswith("note: ")]
     assert notes[0].startswith("note: sandbox: users yes, "), rerun.stderr
     assert notes[1].startswith("note: cleanup: "), rerun.stderr
-    first = next(i for i, line in enumerate(rerun.stderr.splitlines()) if line.startswith(("note: ", "problem: ")))
-    assert rerun.stderr.splitlines()[first] == notes[0]
+    lines = rerun.stderr.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith(("note: ", "problem: ", "graded ")))
+    assert lines[first] == notes[0], "the sandbox line must come first, before any submission is graded"
     users = {p.pw_uid for p in pwd.getpwall() if p.pw_name.startswith(sandbox.USER_PREFIX)}
     assert not [p for p in family if p.is_running() and p.status() != psutil.STATUS_ZOMBIE and p.uids().real in users]
