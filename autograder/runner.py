@@ -93,46 +93,6 @@ def _sigint_blocked():
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
-def kill_tree(pids: list[int]) -> None:
-    """SIGKILL these processes and every descendant: fork servers, kernels and what they started.
-
-    The tree is frozen first (SIGSTOP), so that nothing forks a child between the listing and
-    the kill. Kernels live in sessions of their own and may run as a slot's user, whose every
-    process is killed too (a daemon a student left behind has been re-parented away from the tree);
-    that happens while the worker still holds the slot, so no other run can be using its user yet.
-    """
-    import psutil
-
-    from .sandbox import kill_user_processes
-
-    procs: dict[int, psutil.Process] = {}
-    for _ in range(3):  # freeze, list again: what forked in between is caught the next time round
-        for pid in pids:
-            try:
-                root = psutil.Process(pid)
-                family = [root] + root.children(recursive=True)
-            except psutil.Error:
-                continue
-            for p in family:
-                if p.pid not in procs:
-                    procs[p.pid] = p
-                    with contextlib.suppress(psutil.Error):
-                        p.suspend()
-    uids = set()
-    for p in procs.values():
-        with contextlib.suppress(psutil.Error):
-            uids.add(p.uids().real)
-    for uid in uids - {0, os.getuid()}:
-        kill_user_processes(uid)
-    for p in procs.values():
-        with contextlib.suppress(psutil.Error):
-            p.kill()
-    # Wait for the descendants to go, but leave ``pids`` (children of this process) to whoever
-    # started them: a pool must reap its own workers (Workers.close joins them); reaped behind its
-    # back, they would look alive to it forever and its thread would spin at exit.
-    psutil.wait_procs([p for pid, p in procs.items() if pid not in pids], timeout=5)
-
-
 def _pool_init(parent_pid: int) -> int:
     """A local worker's initializer: die with the grading command first (if it is killed outright,
     its workers, their fork servers and kernels must not live on), then jobs.pool_init."""
@@ -169,8 +129,10 @@ class Workers:
         """Stop the workers now, at the end of a run or on Ctrl-C: kill each worker with its fork
         server and kernels rather than wait for interpreters to wind down (their slots' locks go
         with them), then let the pool's own thread see them gone."""
+        from .sandbox import kill_trees
+
         procs = list((getattr(self.pool, "_processes", None) or {}).values())
-        kill_tree([p.pid for p in procs if p.pid])
+        kill_trees([p.pid for p in procs if p.pid], their_users=True, reap_roots=False)  # joined just below
         for p in procs:
             p.join(timeout=5)  # reaped by multiprocessing itself, so the pool sees them dead
         self.pool.shutdown(wait=False, cancel_futures=True)

@@ -742,22 +742,43 @@ def _orphaned_grader_processes() -> list[int]:
     return found
 
 
-def _kill_trees(pids: list[int]) -> int:
-    """SIGKILL these processes and their descendants (stopped first, so none forks meanwhile)."""
+def kill_trees(pids: list[int], *, their_users: bool = False, reap_roots: bool = True) -> int:
+    """SIGKILL these processes and every descendant (fork servers, kernels, what they started);
+    returns how many processes that was.
+
+    The trees are frozen first (SIGSTOP) and listed again, so that nothing forks a child between
+    the listing and the kill. ``their_users``: also every process of the unprivileged users among
+    them (a slot's user: a daemon a student left behind has been re-parented away from the tree;
+    only while the caller still holds that slot, so no other run can be using its user).
+    ``reap_roots=False`` leaves ``pids`` themselves to whoever started them: a pool must reap its
+    own workers, or they look alive to it forever and its thread spins at exit.
+    """
     import psutil
 
-    procs = {}
-    for pid in pids:
-        with contextlib.suppress(psutil.Error):
-            root = psutil.Process(pid)
-            for p in [root] + root.children(recursive=True):
-                with contextlib.suppress(psutil.Error):
-                    p.suspend()
-                procs[p.pid] = p
+    procs: dict[int, psutil.Process] = {}
+    for _ in range(3):  # freeze, list again: what forked in between is caught the next time round
+        for pid in pids:
+            try:
+                root = psutil.Process(pid)
+                family = [root] + root.children(recursive=True)
+            except psutil.Error:
+                continue
+            for p in family:
+                if p.pid not in procs:
+                    procs[p.pid] = p
+                    with contextlib.suppress(psutil.Error):
+                        p.suspend()
+    if their_users:
+        uids = set()
+        for p in procs.values():
+            with contextlib.suppress(psutil.Error):
+                uids.add(p.uids().real)
+        for uid in uids - {0, os.getuid()}:
+            kill_user_processes(uid)
     for p in procs.values():
         with contextlib.suppress(psutil.Error):
             p.kill()
-    psutil.wait_procs(list(procs.values()), timeout=5)
+    psutil.wait_procs([p for pid, p in procs.items() if reap_roots or pid not in pids], timeout=5)
     return len(procs)
 
 
@@ -788,7 +809,7 @@ def clean_leftovers() -> str:
     # own (grade.py may make its private copy before calling here) or a live one's, never a leftover.
     started = _process_start_time()
     course_dirs = sorted(d for d in TMP.glob("seqgrade-course-*") if _ctime(d) < started)
-    killed = {"of orphaned workers, fork servers and kernels": _kill_trees(_orphaned_grader_processes()) if is_root() else 0,
+    killed = {"of orphaned workers, fork servers and kernels": kill_trees(_orphaned_grader_processes()) if is_root() else 0,
               "of slot users": 0, "in slot cgroups": 0}
     removed: list[str] = []
     users = {int(p.pw_name[len(USER_PREFIX):]): p.pw_uid for p in pwd.getpwall()
