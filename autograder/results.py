@@ -60,7 +60,6 @@ def merge_rows(report, cell_rows: list[dict], out: Path, *, partial: bool, dest:
             order.setdefault((r["assignment"], r["notebook"], r["grade_id"]), len(order))
         all_cells.sort(key=lambda r: (r["student_id"], r["assignment"], order[(r["assignment"], r["notebook"], r["grade_id"])]))
         all_grades.sort(key=lambda r: (r["student_id"], r["assignment"]))
-        report.all_cells, report.all_grades = all_cells, all_grades
     report.all_cells, report.all_grades = all_cells, all_grades
     write_csv(dest / "grades.csv", GRADES_COLUMNS, all_grades)
     write_csv(dest / "cells.csv", CELLS_COLUMNS, all_cells)
