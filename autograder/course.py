@@ -116,5 +116,8 @@ def sandbox_settings(root: Path, submitted: Path, out: Path, private: Path, over
     for p in (submitted, out, private):
         if p.resolve() not in prefix.parents:
             hide.append(str(p.resolve()))
+    oracles = root / "seqlab" / "oracles"
+    if oracles.is_dir():  # the course's reference answers: the judge reads them, the student's kernel never
+        hide.append(str(oracles.resolve()))
     s["hide"] = hide
     return s

@@ -1,16 +1,23 @@
 """The fork server: one process per grading worker that imports NumPy, PyTorch, IPython and the
-course's helpers once, never computes, and forks a fresh kernel for every notebook.
+course's helpers once, never computes, and forks two fresh processes for every notebook:
+
+- the **kernel** (``_kernel``), confined by sandbox.py, where the student's cells run, and the
+  course's cells that only define what the student's code uses; ``seqlab.oracles`` is not
+  importable there (never imported before the fork, poisoned in the kernel, hidden on disk);
+- the **judge** (``_judge``), where the setup cell and every graded test cell run, with the real
+  oracles; it reaches the student's functions and classes only through the data-only bridge
+  (bridge/), and decides every pass. No student code ever runs in it.
 
 Run as ``python -m autograder.host``; it reads requests and writes replies as length-prefixed
-JSON frames on stdin/stdout (see ``worker.KernelHost``). A request is a list of cells and the
-sandbox settings; the reply has, per cell, its outputs, its error and the data of every check
-it made. The fork server enforces per-cell time limits (SIGINT, then SIGKILL), notices a kernel
-that dies (``os._exit``, a segfault, the memory cap) and re-runs the notebook from the start
-with the fatal cell skipped, so that later cells still count.
+JSON frames on stdin/stdout (see ``worker.KernelHost``). A request is a list of cells, each with
+its side (kernel, judge or both), and the sandbox settings; the reply has, per cell, its outputs
+and its error, and the bridge's cost. The fork server enforces per-cell time limits (SIGINT to
+the kernel, then SIGKILL), notices a kernel that dies (``os._exit``, a segfault, the memory cap)
+and re-runs the notebook from the start with the fatal cell skipped, so later cells still count.
 
 Nothing outlives the worker: the server dies with it (``sandbox.die_with_parent``; the worker
-passes its pid in ``SEQGRADE_PARENT``) and stops, killing the kernel, as soon as its request pipe
-reads as end-of-file, also in the middle of a notebook; each kernel dies with the server.
+passes its pid in ``SEQGRADE_PARENT``) and stops, killing kernel and judge, as soon as its request
+pipe reads as end-of-file, also in the middle of a notebook; both die with the server.
 
 Why a fork server: starting a kernel and ``import torch`` cost about 1.2 s, more than these
 notebooks' own code; a forked child starts in milliseconds. The server must not run a torch
@@ -25,10 +32,9 @@ import signal
 import sys
 import time
 
-from . import checks, sandbox  # noqa: F401 - imported before any fork
+from . import sandbox  # noqa: F401 - imported before any fork
 
 _SHELL = None
-_SNAPSHOT = None
 _MAX_DEATHS = 8
 
 
@@ -61,7 +67,7 @@ def _no_input(*args, **kwargs):
 
 def preload() -> None:
     """Import everything a notebook of the course uses; build a pristine IPython shell."""
-    global _SHELL, _SNAPSHOT
+    global _SHELL
     os.environ.setdefault("MPLBACKEND", "Agg")
     os.environ.setdefault("SEQLAB_QUICK", "1")
     import collections, copy, dataclasses, functools, itertools, json, math, random, re, statistics, string, typing  # noqa: F401,E401
@@ -76,7 +82,9 @@ def preload() -> None:
     import matplotlib.pyplot  # noqa: F401
     import seqlab
 
-    for mod in pkgutil.walk_packages(seqlab.__path__, "seqlab."):
+    for mod in pkgutil.iter_modules(seqlab.__path__, "seqlab."):
+        if mod.name == "seqlab.oracles":
+            continue  # the course's reference answers: imported by the judge alone, never before a kernel forks
         try:
             __import__(mod.name)
         except Exception:  # noqa: BLE001 - an optional helper module that does not import here
@@ -90,20 +98,10 @@ def preload() -> None:
     c.InteractiveShell.autocall = 0
     _SHELL = InteractiveShell.instance(config=c)
     _capturing_displayhook(_SHELL)
-    checks.install()
     builtins.input = _no_input
     _run_cell(_SHELL, "_warm = 1 + 1\n_warm", 1000)  # IPython's lazy first-cell work, done once here
-    from .pristine import Snapshot
-
-    _SNAPSHOT = Snapshot()
-    _SHELL._pristine = {
-        "input_transformers_cleanup": list(_SHELL.input_transformer_manager.cleanup_transforms),
-        "line_transforms": list(_SHELL.input_transformer_manager.line_transforms),
-        "token_transformers": list(_SHELL.input_transformer_manager.token_transformers),
-        "input_transformers_post": list(_SHELL.input_transformers_post),
-        "ast_transformers": list(_SHELL.ast_transformers),
-        "events": {k: list(v) for k, v in _SHELL.events.callbacks.items()},
-    }
+    import autograder.bridge.judge  # noqa: F401 - both ends of the bridge, imported before any fork
+    import autograder.bridge.servant  # noqa: F401
 
 
 # ---------------------------------------------------------------- the kernel (child)
@@ -141,24 +139,6 @@ class _Capped:
         if self.dropped:
             out += f"\n[... {self.dropped} more characters of output were dropped by the grader]\n"
         return out
-
-
-def _restore(shell, setup_names: dict) -> None:
-    _SNAPSHOT.restore()
-    p = shell._pristine
-    tm = shell.input_transformer_manager
-    tm.cleanup_transforms[:] = p["input_transformers_cleanup"]
-    tm.line_transforms[:] = p["line_transforms"]
-    tm.token_transformers[:] = p["token_transformers"]
-    shell.input_transformers_post[:] = p["input_transformers_post"]
-    shell.ast_transformers[:] = p["ast_transformers"]
-    for k in list(shell.events.callbacks):
-        shell.events.callbacks[k][:] = p["events"].get(k, [])
-    ns = shell.user_ns
-    for k, v in setup_names.items():
-        ns[k] = v
-    ns["__builtins__"] = builtins
-    builtins.input = _no_input
 
 
 def _capturing_displayhook(shell):
@@ -227,17 +207,13 @@ def _run_cell(shell, source: str, limit: int) -> tuple[list, dict | None]:
     return outputs, e
 
 
-def _child(req: dict, wfd: int, skip: set[int]) -> None:
+def _kernel(req: dict, sock) -> None:
+    """The student's kernel: confined, it runs the student's cells (and the course's cells that only
+    define what they use) when the judge asks, and answers the judge's calls (bridge/servant.py)."""
+    from .bridge.servant import Servant, poison_oracles
+
     sandbox.confine(req)
-    devnull = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(devnull, fd)
-    keep = sorted({0, 1, 2, wfd})
-    prev = 2
-    for fd in keep[3:] + [65536]:
-        if fd > prev + 1:
-            os.closerange(prev + 1, fd)
-        prev = fd
+    _quiet_fds(keep={sock.fileno()})
     os.chdir(req["cwd"])
     os.environ.clear()
     os.environ.update(req.get("env") or {})
@@ -245,32 +221,54 @@ def _child(req: dict, wfd: int, skip: set[int]) -> None:
     import torch
 
     torch.set_num_threads(1)
-    checks._CHANNEL["fd"] = wfd
-    checks._CHANNEL["pid"] = os.getpid()
+    poison_oracles()
     shell = _SHELL
     shell.user_ns.clear()
     shell.init_user_ns()
-    limit = int(req.get("output_limit", 100_000))
-    setup_names: dict = {}
-    dirty = True
-    for i, cell in enumerate(req["cells"]):
-        if i in skip:
-            continue
-        course = cell.get("course", False)
-        if course and dirty:
-            _restore(shell, setup_names)
-            dirty = False
-        checks._CHANNEL["cell"] = i
-        checks.send({"t": "start", "i": i})
-        before = dict(shell.user_ns) if cell.get("setup") else None
-        outputs, error = _run_cell(shell, cell["source"], limit)
-        if before is not None:
-            setup_names.update({k: v for k, v in shell.user_ns.items() if k not in before or before[k] is not v})
-        checks.send({"t": "done", "i": i, "outputs": outputs, "error": error})
-        if not course:
-            dirty = True
-    checks.send({"t": "end"})
+    Servant(sock, shell, _run_cell, int(req.get("output_limit", 100_000))).serve()
     os._exit(0)
+
+
+def _judge(req: dict, sock, wfd: int, skip: set[int]) -> None:
+    """The judge: runs the setup and test cells, where no student code has run (bridge/judge.py)."""
+    from .bridge import judge
+
+    sandbox.die_with_parent(req["parent_pid"])
+    judge.protect_self()
+    _quiet_fds(keep={sock.fileno(), wfd})
+    os.environ.clear()
+    os.environ.update(req.get("env") or {})
+    os.chdir(req["cwd"])
+    shell = _SHELL
+    shell.user_ns.clear()
+    shell.init_user_ns()
+
+    def report(frame: dict) -> None:
+        data = _frame(frame)
+        while data:
+            data = data[os.write(wfd, data):]
+
+    judge.drive(req, sock, report, _run_cell, shell, skip)
+    os._exit(0)
+
+
+def _quiet_fds(keep: set[int]) -> None:
+    """stdin/stdout/stderr to /dev/null; every other descriptor closed but ``keep``."""
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    prev = 2
+    for fd in sorted(keep | {0, 1, 2})[3:] + [65536]:
+        if fd > prev + 1:
+            os.closerange(prev + 1, fd)
+        prev = fd
+
+
+def _frame(obj: dict) -> bytes:
+    import json
+
+    data = json.dumps(obj, separators=(",", ":")).encode()
+    return len(data).to_bytes(4, "big") + data
 
 
 # ---------------------------------------------------------------- the server's side of one run
@@ -316,36 +314,45 @@ def _worker_gone() -> bool:
     return waiting == 0  # readable with nothing to read: end of file
 
 
-def _pump(pid: int, rfd: int, req: dict, results: list, checks_of: dict) -> tuple:
-    """Read the child's frames until it ends or dies. Returns ('end',) or ('died', cell, why).
-    Raises WorkerGone (the kernel killed) when the worker goes away meanwhile."""
+def _pump(kernel: int, judge: int, rfd: int, req: dict, results: list, bridge: dict) -> tuple:
+    """Read the judge's frames until it ends, or the kernel or the judge dies. Returns ('end',) or
+    ('died', cell, why, the kernel's wait status). Raises WorkerGone (both killed) when the worker
+    goes away meanwhile.
+
+    A cell over its time limit: SIGINT to the kernel (the student's code is what runs long; the
+    judge's call then fails with a TimeoutError), SIGKILL to the kernel 2 s later, and to the
+    judge 5 s after that, should the course's own code be what hangs."""
     import json
 
     buf = b""
-    current, started, interrupted, ended = None, 0.0, False, False
+    current, started, stage = None, 0.0, 0
     cell_timeout = float(req.get("cell_timeout", 120))
     mem_bytes = int(req.get("mem_bytes", 0))
     watchdog = mem_bytes and not req.get("cgroup_memory")
-    why = None
+    why, ended, kernel_status, kernel_gone = None, False, None, False
     while True:
         now = time.monotonic()
         if current is not None and now - started > cell_timeout:
-            if not interrupted:
-                try:
-                    os.kill(pid, signal.SIGINT)
-                except ProcessLookupError:
-                    pass
-                interrupted, started = True, now - cell_timeout + 2.0  # 2 s grace to honour the interrupt
-            else:
+            if stage == 0:
+                _signal(kernel, signal.SIGINT)
+                stage, started = 1, now - cell_timeout + 2.0
+            elif stage == 1:
                 why = "timeout"
-                _kill_group(pid)
-        if watchdog and _rss(pid) > mem_bytes:
+                _kill_group(kernel)
+                stage, started = 2, now - cell_timeout + 5.0
+            else:
+                _kill_group(judge)
+        if watchdog and kernel_status is None and _rss(kernel) > mem_bytes:
             why = "memory"
-            _kill_group(pid)
+            _kill_group(kernel)
+        if kernel_status is None:
+            done, status = os.waitpid(kernel, os.WNOHANG)
+            if done:
+                kernel_status = status
         r, _, _ = select.select([rfd], [], [], 0.05)
         if _worker_gone():
-            _kill_group(pid)
-            os.waitpid(pid, 0)
+            for pid in (kernel, judge):
+                _kill_group(pid)
             raise WorkerGone
         if not r:
             continue
@@ -355,65 +362,93 @@ def _pump(pid: int, rfd: int, req: dict, results: list, checks_of: dict) -> tupl
         buf += chunk
         while len(buf) >= 4:
             n = int.from_bytes(buf[:4], "big")
-            if n > (64 << 20):
-                why = "protocol"
-                _kill_group(pid)
-                buf = b""
-                break
             if len(buf) < 4 + n:
                 break
-            try:
-                msg = json.loads(buf[4:4 + n])
-            except ValueError:
-                msg = {}
+            msg = json.loads(buf[4:4 + n])
             buf = buf[4 + n:]
             t, i = msg.get("t"), msg.get("i")
-            if t == "start" and isinstance(i, int) and 0 <= i < len(results):
-                current, started, interrupted = i, time.monotonic(), False
-                checks_of[i] = []
-            elif t == "check" and i == current and current is not None:
-                checks_of[current].append(msg)
-            elif t == "done" and i == current and current is not None:
+            if t == "start":
+                current, started, stage = i, time.monotonic(), 0
+            elif t == "done" and i == current:
                 if results[i] is None:
                     err = msg.get("error")
-                    if interrupted and err:
+                    if stage and err:
                         err = {"ename": "TimeoutError", "evalue": f"this cell ran longer than {cell_timeout:g} s and was stopped",
                                "traceback": [f"TimeoutError: this cell ran longer than {cell_timeout:g} s and was stopped"]}
-                    results[i] = {"outputs": msg.get("outputs") or [], "error": err, "checks": checks_of.get(i, [])}
+                    results[i] = {"outputs": msg.get("outputs") or [], "error": err}
+                bridge.update(msg.get("bridge") or {})
                 current = None
+            elif t == "died":  # the judge lost the kernel in cell i
+                current, kernel_gone = i, True
             elif t == "end":
+                bridge.update(msg.get("bridge") or {})
                 ended = True
-    _, status = os.waitpid(pid, 0)
     os.close(rfd)
+    _, judge_status = os.waitpid(judge, 0)
+    _kill_group(kernel)
+    if kernel_status is None:
+        _, kernel_status = os.waitpid(kernel, 0)
     if ended:
         return ("end",)
-    return ("died", current, why, status)
+    if not kernel_gone and why is None:
+        return ("died", current, "judge", judge_status)
+    return ("died", current, why, kernel_status)
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _fork(target, *args) -> int:
+    pid = os.fork()
+    if pid == 0:
+        try:
+            target(*args)
+        finally:
+            os._exit(70)
+    return pid
 
 
 def run(req: dict, cgroups=None) -> dict:
-    """Run one notebook's cells in fresh forked kernels; one result per cell."""
+    """Run one notebook: a fresh kernel and a fresh judge per attempt; one result per cell."""
+    import socket
+
     n = len(req["cells"])
     results: list = [None] * n
     skip: set[int] = set()
     deaths = 0
+    bridge: dict = {}
     t0 = time.monotonic()
-    req["parent_pid"] = os.getpid()  # the kernel dies with this server (sandbox.die_with_parent)
+    req["parent_pid"] = os.getpid()  # both die with this server (sandbox.die_with_parent)
     while True:
         rfd, wfd = os.pipe()
+        judge_end, kernel_end = socket.socketpair()
         oom_before = cgroups.oom_kills() if cgroups else 0
-        pid = os.fork()
-        if pid == 0:  # the kernel
-            try:
-                os.close(rfd)
-                _child(req, wfd, skip)
-            finally:
-                os._exit(70)
+
+        def as_kernel():
+            os.close(rfd)
+            os.close(wfd)
+            judge_end.close()
+            _kernel(req, kernel_end)
+
+        def as_judge():
+            os.close(rfd)
+            kernel_end.close()
+            _judge(req, judge_end, wfd, skip)
+
+        kernel = _fork(as_kernel)
+        judge = _fork(as_judge)
         os.close(wfd)
-        checks_of: dict = {}
+        judge_end.close()
+        kernel_end.close()
         try:
-            outcome = _pump(pid, rfd, req, results, checks_of)
+            outcome = _pump(kernel, judge, rfd, req, results, bridge)
         finally:  # also when the worker is gone: nothing the kernel started may outlive it
-            _kill_group(pid)
+            for pid in (kernel, judge):
+                _kill_group(pid)
             if cgroups:
                 cgroups.kill_all()
             sandbox.kill_user_processes(req.get("uid"))
@@ -427,6 +462,8 @@ def run(req: dict, cgroups=None) -> dict:
             err = ("TimeoutError", f"this cell ran longer than {req.get('cell_timeout', 120):g} s and was stopped")
         elif why == "memory":
             err = ("MemoryError", f"this cell used more than {int(req.get('mem_bytes', 0)) >> 20} MB of memory and was stopped")
+        elif why == "judge":
+            err = ("GraderError", "the grader's own process for this notebook failed here")
         else:
             sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
             code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
@@ -435,17 +472,17 @@ def run(req: dict, cgroups=None) -> dict:
         if cell is None or deaths > _MAX_DEATHS or time.monotonic() - t0 > float(req.get("total_timeout", 1800)):
             for j in range(n):
                 if results[j] is None:
-                    results[j] = {"outputs": [], "checks": [], "error": {
+                    results[j] = {"outputs": [], "error": {
                         "ename": err[0], "evalue": err[1] + " (the notebook could not be run past this point)",
                         "traceback": [f"{err[0]}: {err[1]}"]}}
             break
         msg = err[1] + "; the notebook was re-run without it, so the cells after it still count"
-        results[cell] = {"outputs": [], "checks": [], "error": {"ename": err[0], "evalue": msg, "traceback": [f"{err[0]}: {msg}"]}}
+        results[cell] = {"outputs": [], "error": {"ename": err[0], "evalue": msg, "traceback": [f"{err[0]}: {msg}"]}}
         skip.add(cell)
     for j in range(n):  # cells after the end (cannot happen) or skipped by a death
         if results[j] is None:
-            results[j] = {"outputs": [], "checks": [], "error": {"ename": "NotRun", "evalue": "not run", "traceback": []}}
-    return {"cells": results, "deaths": deaths, "wall": time.monotonic() - t0}
+            results[j] = {"outputs": [], "error": {"ename": "NotRun", "evalue": "not run", "traceback": []}}
+    return {"cells": results, "deaths": deaths, "wall": time.monotonic() - t0, "bridge": bridge}
 
 
 def serve() -> None:

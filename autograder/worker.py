@@ -3,8 +3,9 @@
 A worker (a process of the local pool, or a Dask worker) holds a *slot* (sandbox.py) and one
 fork server (host.py) for its whole life. For each notebook of the submission it assembles the
 cells to run (assemble.py), copies the student's files into a scratch folder owned by the
-slot's user, has the fork server run the cells, re-decides every check out of the student's
-process (checks.py), and builds the feedback page. It returns plain data; the parent alone
+slot's user, has the fork server run the cells (the student's in a confined kernel, the
+course's tests in a judge beside it: host.py, bridge/), grades each test cell (verdict.py), and
+builds the feedback page. It returns plain data; the parent alone
 writes the gradebook and the CSVs, so parallel workers never contend for SQLite.
 """
 from __future__ import annotations
@@ -19,10 +20,11 @@ from pathlib import Path
 
 import nbformat
 
-from . import checks, feedback, sandbox
+from . import feedback, sandbox
 from .assemble import assemble
 from .host import read_frame, write_frame
 from .scan import scan
+from .verdict import verdict
 
 _LOCAL = threading.local()  # one slot and fork server per thread (Dask workers may run several)
 
@@ -117,6 +119,16 @@ def _graded_meta(cell) -> dict:
     return dict(cell.metadata.get("nbgrader") or {})
 
 
+def _side(rc, graded_ids: set) -> str:
+    """Where a cell runs: the setup cell in both processes (the kernel needs its imports; there its
+    ``seqlab.oracles`` is unavailable), the graded test cells in the judge, the rest in the kernel."""
+    if rc.kind == "course" and rc.grade_id == "setup":
+        return "both"
+    if rc.kind == "course" and rc.grade_id in graded_ids:
+        return "judge"
+    return "kernel"
+
+
 def grade_notebook(nb_job: dict, settings: dict, files: dict[str, bytes], name: str) -> dict:
     """Grade one notebook; returns its cells' rows and its feedback page."""
     st = init_worker()
@@ -142,10 +154,11 @@ def grade_notebook(nb_job: dict, settings: dict, files: dict[str, bytes], name: 
     shutil.rmtree(job_dir, ignore_errors=True)
     _write_files(job_dir, files, st["ids"])
     run_cells = [rc for rc in plan.cells if rc.kind != "markdown"]
+    graded_ids = {g for g, _, _ in graded}
     env = {"PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin", "HOME": str(job_dir), "TMPDIR": str(job_dir),
            "MPLBACKEND": "Agg", "SEQLAB_QUICK": "1", "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1"}
     req = {
-        "cells": [{"source": rc.source, "course": rc.kind == "course", "setup": rc.setup} for rc in run_cells],
+        "cells": [{"source": rc.source, "side": _side(rc, graded_ids)} for rc in run_cells],
         "cwd": str(job_dir), "env": env, "slot": st["slot"],
         "uid": st["ids"][0] if st["ids"] else None, "gid": st["ids"][1] if st["ids"] else None,
         "hide": settings.get("hide", []), "cell_timeout": settings.get("cell_timeout", 120),
@@ -171,25 +184,10 @@ def grade_notebook(nb_job: dict, settings: dict, files: dict[str, bytes], name: 
     rows, fb_meta = [], {}
     for gid, points, _ in graded:
         k = by_gid.get(gid)
-        res = results[k] if k is not None else {"error": {"ename": "Missing", "evalue": "not run"}, "checks": []}
-        kernel_ok = res.get("error") is None
-        bad = [f"{c.get('name')}: {why}" for c in res.get("checks", []) if (why := checks.redecide(c))]
-        if kernel_ok and not bad:
-            status, score, message = "passed", points, ""
-        elif kernel_ok:
-            status, score, message = "tampered", 0.0, "the kernel reported a pass its own data contradicts: " + "; ".join(bad)[:500]
-        else:
-            status, score = "failed", 0.0
-            message = f"{res['error'].get('ename')}: {res['error'].get('evalue')}"[:500]
-        change = plan.test_cell_changes.get(gid)
-        if change == "edited":
-            status, message = "tampered", "the test cell was edited; it was graded as the course wrote it. " + message
-        elif change == "outdated" and status != "tampered":
-            status, message = "outdated", "the test cell is from another release; graded with the current tests. " + message
-        if flags and status != "tampered":
-            status, message = "tampered", "the code " + "; ".join(flags[:5]) + ". " + message
-        rows.append(dict(grade_id=gid, score=score, max_score=points, status=status, message=message.strip()))
-        fb_meta[gid] = score
+        res = results[k] if k is not None else {"error": {"ename": "Missing", "evalue": "not run"}}
+        v = verdict(gid, points, res.get("error"), plan.test_cell_changes.get(gid), flags)
+        rows.append(v.row())
+        fb_meta[gid] = v.score
 
     # feedback: the run cells with their outputs; course cells show the release text
     fb_cells = []
@@ -224,7 +222,7 @@ def grade_notebook(nb_job: dict, settings: dict, files: dict[str, bytes], name: 
     else:
         rows_problem = None
     return {"cells": rows, "feedback": html, "problem": None, "note": rows_problem, "flags": flags,
-            "wall": time.monotonic() - t0, "deaths": reply.get("deaths", 0)}
+            "wall": time.monotonic() - t0, "deaths": reply.get("deaths", 0), "bridge": reply.get("bridge") or {}}
 
 
 def grade_job(job: dict) -> dict:

@@ -1,0 +1,301 @@
+"""The kernel's end of the bridge: runs the student's cells and serves the judge's requests.
+
+This code runs in the sandboxed kernel, beside the student's code, so nothing it says is trusted:
+it only answers. The judge sends one request at a time; each is one of a fixed set of operations
+(``OPS``) on the kernel's namespace or on objects the kernel holds (functions, classes, module
+instances), which the judge names by *handles*. Values go back as data (wire.py); an object that
+is not data stays here and goes back as a new handle.
+
+While a request runs, the student's code may call a *callback* (a test's function that stays in
+the judge): the kernel sends a ``callback`` request and serves nested requests until the reply.
+"""
+from __future__ import annotations
+
+import builtins
+import os
+import sys
+import types
+
+from . import wire
+
+#: Names IPython puts in every namespace; never reported to the judge.
+_IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
+_DATA_LIMIT = 1 << 20  # bytes: a value defined by a cell larger than this is reported as a handle
+
+
+def poison_oracles() -> None:
+    """Make ``seqlab.oracles`` (the course's reference answers) unusable in this process: every
+    ``import seqlab.oracles...`` gets a module whose attributes raise. They are never imported here."""
+    import pkgutil
+
+    import seqlab
+
+    message = ("seqlab.oracles (the course's reference answers) is not available to your code while it is graded: "
+               "write this function yourself")
+
+    class Unavailable(types.ModuleType):
+        def __getattr__(self, name):
+            if name.startswith("__") and name.endswith("__"):
+                raise AttributeError(name)
+            raise RuntimeError(message)
+
+    root = Unavailable("seqlab.oracles")
+    root.__path__ = []  # a package, so that `import seqlab.oracles.rnn` finds the poisoned submodules
+    sys.modules["seqlab.oracles"] = root
+    seqlab.__dict__["oracles"] = root
+    path = os.path.join(os.path.dirname(seqlab.__file__), "oracles")
+    for info in pkgutil.iter_modules([path]):
+        mod = Unavailable(f"seqlab.oracles.{info.name}")
+        sys.modules[mod.__name__] = mod
+        root.__dict__[info.name] = mod
+
+
+class Callback:
+    """A callable that stays in the judge (a test's function): calling it asks the judge."""
+
+    def __init__(self, servant: "Servant", cb: int, name: str):
+        self._servant, self._cb, self.__name__ = servant, cb, name
+
+    def __call__(self, *args, **kwargs):
+        return self._servant.callback(self._cb, args, kwargs)
+
+    def __repr__(self):
+        return f"<the course's {self.__name__}>"
+
+
+class Servant:
+    def __init__(self, sock, shell, run_cell, output_limit: int):
+        self.sock, self.shell, self.run_cell, self.limit = sock, shell, run_cell, output_limit
+        self.objects: dict[int, object] = {}
+        self.ids: dict[int, int] = {}     # id(obj) -> handle
+        self.graphs: dict[int, tuple[list, list]] = {}
+        self.reported: dict[str, int] = {}
+
+    # ------------------------------------------------------------ handles and values
+
+    def handle(self, obj) -> dict:
+        h = self.ids.get(id(obj))
+        if h is None or self.objects.get(h) is not obj:
+            h = len(self.objects) + 1
+            self.objects[h], self.ids[id(obj)] = obj, h
+        import torch
+
+        kind = ("class" if isinstance(obj, type) else "module" if isinstance(obj, torch.nn.Module)
+                else "function" if callable(obj) else "object")
+        try:
+            name = str(getattr(obj, "__name__", "") or type(obj).__name__)[:200]
+        except Exception:  # noqa: BLE001 - a student object whose __name__ raises
+            name = "object"
+        mro = [f"{c.__module__}.{c.__qualname__}" for c in type(obj).__mro__][:50]
+        return {"h": h, "k": kind, "n": name, "mro": mro}
+
+    def reference(self, tag: str, msg: dict):
+        if tag == "cb":
+            cb = msg.get("cb")
+            if type(cb) is not int:
+                raise wire.WireError("bad callback")
+            return Callback(self, cb, str(msg.get("n", "function"))[:200])
+        obj = self.objects.get(msg.get("h"))
+        if obj is None:
+            raise wire.WireError("unknown handle")
+        return obj
+
+    def encode(self, x, **kw):
+        return wire.Encoder(self.handle, **kw)(x)
+
+    # ------------------------------------------------------------ the loop
+
+    def serve(self) -> None:
+        """Answer requests until the judge closes its end."""
+        while True:
+            try:
+                msg, _ = wire.recv_frame(self.sock)
+            except KeyboardInterrupt:  # a time limit meant for a cell of the judge's: nothing to stop here
+                continue
+            except EOFError:
+                return
+            self.answer(msg)
+
+    def answer(self, msg) -> None:
+        try:
+            op = OPS[msg["op"]]
+            reply = op(self, msg)
+        except KeyboardInterrupt:
+            reply = {"error": {"type": "TimeoutError", "mro": ["TimeoutError"], "msg": "stopped: over the time limit"}}
+        except BaseException as e:  # noqa: BLE001 - the student's error is the answer
+            reply = {"error": _error(e)}
+        try:
+            wire.send_frame(self.sock, {"re": reply})
+        except wire.WireError as e:
+            wire.send_frame(self.sock, {"re": {"error": _error(e)}})
+
+    def callback(self, cb: int, args, kwargs):
+        enc = wire.Encoder(self.handle)
+        wire.send_frame(self.sock, {"op": "callback", "cb": cb, "args": enc(list(args)), "kwargs": enc(dict(kwargs))})
+        while True:
+            msg, _ = wire.recv_frame(self.sock)
+            if "op" in msg:
+                self.answer(msg)
+                continue
+            reply = msg.get("re") or {}
+            if "error" in reply:
+                raise RuntimeError(f"the course's {cb} raised {reply['error'].get('type')}: {reply['error'].get('msg')}")
+            return wire.Decoder(self.reference)(reply.get("value"))
+
+    # ------------------------------------------------------------ operations
+
+    def op_run_cell(self, msg):
+        outputs, error = self.run_cell(self.shell, msg["source"], self.limit)
+        self.shell.user_ns["__builtins__"] = builtins
+        return {"outputs": outputs, "cell_error": error, "names": self.names()}
+
+    def names(self) -> dict:
+        """The names the cells defined or rebound since the last report: data as data (when small),
+        functions, classes and other objects as handles; modules are not reported."""
+        out = {}
+        for name, value in list(self.shell.user_ns.items()):
+            if name.startswith("_") or name in _IPYTHON_NAMES or isinstance(value, types.ModuleType):
+                continue
+            if self.reported.get(name) == id(value):
+                continue
+            self.reported[name] = id(value)
+            try:
+                enc = self.encode(value, budget=_DATA_LIMIT)
+            except Exception:  # noqa: BLE001 - too large to send, or not data: a handle
+                enc = self.handle(value)
+            out[name] = enc
+        return out
+
+    def _decode_args(self, msg):
+        leaves = []
+        dec = wire.Decoder(self.reference, on_leaf=lambda obj, m: leaves.append((m.get("ref"), obj, _state(obj))))
+        return dec(msg.get("args", {"L": []})), dec(msg.get("kwargs", {"D": []})), leaves
+
+    def op_call(self, msg):
+        import torch
+
+        fn = self.reference("h", msg)
+        args, kwargs, leaves = self._decode_args(msg)
+        grad = bool(msg.get("grad", True))
+        with torch.set_grad_enabled(grad):
+            if msg.get("dev") == "meta":
+                with torch.device("meta"):
+                    result = fn(*args, **kwargs)
+            else:
+                result = fn(*args, **kwargs)
+        enc = wire.Encoder(self.handle, slots=grad)
+        value = enc(result)
+        reply = {"value": value, "wb": self._writeback(leaves)}
+        if enc.slots:
+            inputs = [(ref, obj) for ref, obj, _ in leaves if ref is not None and isinstance(obj, torch.Tensor)
+                      and obj.requires_grad and obj.is_leaf]
+            gid = len(self.graphs) + 1
+            self.graphs[gid] = (enc.slots, [obj for _, obj in inputs])
+            reply["graph"], reply["inputs"] = gid, [ref for ref, _ in inputs]
+        return reply
+
+    def _writeback(self, leaves) -> list:
+        """The arguments the call changed in place: [ref, new value] pairs."""
+        out = []
+        for ref, obj, before in leaves:
+            if ref is not None and _state(obj, before) is not None:
+                out.append([ref, wire.Encoder(self.handle)(obj)])
+        return out
+
+    def op_backward(self, msg):
+        import torch
+
+        outs, inputs = self.graphs[msg["graph"]]
+        grads = wire.Decoder(self.reference)(msg["grads"])
+        if type(grads) is not list or len(grads) != len(outs):
+            raise wire.WireError("bad gradients")
+        for t in inputs:
+            t.grad = None
+        pairs = [(o, g) for o, g in zip(outs, grads) if g is not None]
+        if pairs:
+            torch.autograd.backward([o for o, _ in pairs], [g.to(o.device, o.dtype) for o, g in pairs], retain_graph=True)
+        enc = wire.Encoder(self.handle, grads=False)
+        return {"grads": enc([t.grad for t in inputs])}
+
+    def op_release(self, msg):
+        self.graphs.clear()
+        return {}
+
+    def op_getattr(self, msg):
+        obj = self.reference("h", msg)
+        return {"value": self.encode(getattr(obj, str(msg["name"])))}
+
+    def op_setattr(self, msg):
+        import torch
+
+        obj = self.reference("h", msg)
+        name = str(msg["name"])
+        value = wire.Decoder(self.reference)(msg["value"])
+        current = getattr(obj, name, None)
+        if msg.get("inplace") and isinstance(current, torch.Tensor) and isinstance(value, torch.Tensor) \
+                and current.shape == value.shape:
+            with torch.no_grad():
+                current.copy_(value)
+            current.grad = None if value.grad is None else value.grad.to(current.device, current.dtype)
+        else:
+            setattr(obj, name, value)
+        return {}
+
+    def op_getitem(self, msg):
+        obj = self.reference("h", msg)
+        return {"value": self.encode(obj[wire.Decoder(self.reference)(msg["key"])])}
+
+    def op_len(self, msg):
+        return {"value": len(self.reference("h", msg))}
+
+    def op_iter(self, msg):
+        items = []
+        for item in self.reference("h", msg):
+            items.append(item)
+            if len(items) > 100_000:
+                raise wire.WireError("an iterator too long to cross the bridge")
+        return {"value": self.encode(items)}
+
+    def op_repr(self, msg):
+        return {"value": repr(self.reference("h", msg))[:2000]}
+
+
+OPS = {name[3:]: fn for name, fn in vars(Servant).items() if name.startswith("op_")}
+
+
+def _state(obj, before=None):
+    """A fingerprint of an argument (``before`` None), or, given the earlier one, None when it is unchanged."""
+    import numpy as np
+    import torch
+
+    if isinstance(obj, np.ndarray):
+        if before is None:
+            return obj.copy()
+        same = before.shape == obj.shape and before.dtype == obj.dtype and np.array_equal(before, obj, equal_nan=obj.dtype.kind in "fc")
+        return None if same else True
+    if isinstance(obj, torch.Tensor):
+        g = obj.grad
+        now = (obj._version, id(g), None if g is None else g._version)
+        if before is None:
+            return now
+        return None if now == before else True
+    if isinstance(obj, torch.Generator):
+        now = obj.get_state()
+        if before is None:
+            return now
+        return None if torch.equal(now, before) else True
+    return None if before is not None else ()
+
+
+def _error(e: BaseException) -> dict:
+    try:
+        msg = str(e)[:4000]
+    except Exception:  # noqa: BLE001 - a student exception whose __str__ fails
+        msg = "(unprintable)"
+    mro = []
+    for c in type(e).__mro__[:30]:
+        try:
+            mro.append(f"{c.__module__}.{c.__qualname__}" if c.__module__ != "builtins" else c.__qualname__)
+        except Exception:  # noqa: BLE001
+            pass
+    return {"type": type(e).__name__[:100], "mro": mro, "msg": msg}
