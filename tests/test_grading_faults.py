@@ -21,6 +21,7 @@ import nbformat
 import pytest
 from nbgrader import utils as nbutils
 
+from autograder.results import COST_COLUMNS
 from tests.harness import ROOT, source_notebook
 
 A = "01-one-hot"
@@ -141,7 +142,8 @@ print('leaks:', leaks)
 
     nb = _in_body(_nb(), "one_hot", WRONG_ONE_HOT)
     _cell(nb, "one_hot").source += "\nget_ipython().input_transformers_post.append(lambda lines: ['pass\\n'])\n"
-    cases["input-transformer"] = (nb, {}, tampered_all(OH + EL[:1]))
+    # the student's own kernel now turns every later cell of theirs into `pass`: nothing after it is defined
+    cases["input-transformer"] = (nb, {}, tampered_all(OH + EL + OHT))
 
     nb = _in_body(_nb(), "build_vocab", WRONG_VOCAB)
     _cell(nb, "build_vocab").source += ("\nimport seqlab.testing\nseqlab.testing.check_equal = lambda *a, **k: None\n"
@@ -152,11 +154,11 @@ print('leaks:', leaks)
     _cell(nb, "build_vocab").source += "\nprint('build_vocab: visible tests passed')\n"
     cases["fake-success"] = (nb, {}, tampered_all(BV))
 
-    nb = _nb()  # a result that says it equals anything: the kernel's check passes, its data does not
+    nb = _nb()  # a result that says it equals anything: not data, so the judge gets a proxy, not a dict
     _cell(nb, "build_vocab").source = ("class Anything(dict):\n    def __eq__(self, other):\n        return True\n"
                                        "    def __ne__(self, other):\n        return False\n\n"
                                        "def build_vocab(tokens):\n    return Anything()\n")
-    cases["fool-equality"] = (nb, {}, {BV[0]: (0, "tampered"), BV[1]: (0, "failed")})
+    cases["fool-equality"] = (nb, {}, {BV[0]: (0, "failed"), BV[1]: (0, "failed")})
 
     nb = _nb()  # a test cell of an earlier release: its own checksum matches its text
     c = _cell(nb, "test_build_vocab_visible")
@@ -184,6 +186,11 @@ def _grade(batch, out, *extra):
 def _read(path):
     with open(path, encoding="utf-8-sig", newline="") as f:
         return list(csv.DictReader(f))
+
+
+def _untimed(path):
+    """summary.csv's rows without its timings, which a regrade changes."""
+    return [{k: v for k, v in r.items() if k not in ("seconds", "bridge_seconds")} for r in _read(path)]
 
 
 @pytest.fixture(scope="module")
@@ -272,6 +279,9 @@ def test_summary_written_and_printed(graded):
     lost = {r["item"]: int(r["lost"]) for r in rows if r["item"] != "total"}
     expected_lost = {g: sum(1 for _, _, exp in graded["cases"].values() if exp.get(g, (POINTS[g],))[0] < POINTS[g]) for g in IDS}
     assert lost == expected_lost
+    assert float(total["seconds"]) > 0  # the cost columns: on the total row only; bridge_* blank until a result carries them
+    assert all(r[k] == "" for r in rows if r["item"] != "total" for k in COST_COLUMNS)
+    assert all(total[k] == "" or float(total[k]) >= 0 for k in COST_COLUMNS)
     assert any(line.startswith(f"{A}: {len(graded['cases'])} students, mean") for line in graded["proc"].stdout.splitlines())
 
 
@@ -324,7 +334,10 @@ def test_cluster_gives_identical_rows_and_regrading_is_idempotent(graded, tmp_pa
         local = [r for r in _read(graded["out"] / name) if r["student_id"] in students]
         assert _read(tmp_path / "out" / name) == local
     # and a full regrade of the same batch, locally, into the same folder gives byte-identical files
-    files = {name: (tmp_path / "out" / name).read_bytes() for name in ("cells.csv", "grades.csv", "summary.csv")}
+    # (summary.csv but for its timings)
+    files = {name: (tmp_path / "out" / name).read_bytes() for name in ("cells.csv", "grades.csv")}
+    summary = _untimed(tmp_path / "out" / "summary.csv")
     proc = _grade(batch, tmp_path / "out", "--force")  # --force: grade again rather than reuse the stored results
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert {name: (tmp_path / "out" / name).read_bytes() for name in files} == files
+    assert _untimed(tmp_path / "out" / "summary.csv") == summary

@@ -243,7 +243,7 @@ def _fingerprint(t):
 
 def _leaves(v):
     if isinstance(v, dict):
-        if "ref" in v and ("nd" in v or "tn" in v):
+        if "ref" in v and ("nd" in v or "tn" in v or "gn" in v):
             yield v
         for x in v.values():
             yield from _leaves(x)

@@ -184,7 +184,11 @@ class Encoder:
         if x is Ellipsis:
             return {"el": 1}
         if t is torch.Generator:
-            return {"gn": _npy(x.get_state().numpy()), "dev": str(x.device)}
+            out = {"gn": _npy(x.get_state().numpy()), "dev": str(x.device)}
+            if self.refs is not None:  # sampling advances it: the new state comes back
+                out["ref"] = len(self.refs)
+                self.refs.append(x)
+            return out
         if self.refs is not None and _is_iterator(x):  # a generator argument: its items, read once
             items = []
             for i in x:
