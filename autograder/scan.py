@@ -16,7 +16,7 @@ _GUARDED_ROOTS = {"np", "numpy", "torch", "nn", "F", "seqlab", "testing", "oracl
                   "__builtins__", "sys", "math", "runtime", "data", "text", "IPython", "autograder"}
 _SETUP_NAMES = {"check_close", "check_dtype", "check_equal", "check_raises", "check_shape", "check_tensor_on",
                 "check_type", "meta_default_device", "oracle", "to_numpy", "CheckError", "check_implemented",
-                "call_checked"}
+                "check_own_work", "call_checked"}
 _BAD_ATTRS = {"input_transformers_post", "input_transformers_cleanup", "ast_transformers", "input_transformer_manager",
               "register_magic_function", "register_magics", "settrace", "setprofile", "_getframe", "get_referrers",
               "get_objects", "__code__", "__globals__", "__closure__", "f_globals", "f_locals", "f_back",

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
+
+from seqlab import ownwork
 
 __all__ = [
     "CheckError",
@@ -27,6 +29,7 @@ __all__ = [
     "meta_default_device",
     "check_tensor_on",
     "check_implemented",
+    "check_own_work",
     "call_checked",
     "checked",
     "likely_cause",
@@ -221,22 +224,98 @@ def check_tensor_on(name: str, got: Any, like: torch.Tensor) -> None:
         )
 
 
+#: Function or class name -> the built-ins its exercise re-implements, registered by the visible
+#: test (``check_own_work``) so that the hidden tests' ``check_implemented`` applies them too.
+_FORBIDDEN: dict[str, tuple[str, ...]] = {}
+
+
+def check_own_work(obj: Any, forbidden: Sequence[str] = ()) -> None:
+    """``obj`` is written, and written by the student: it calls neither the course's reference
+    answers (``seqlab.oracles``, always forbidden) nor any of ``forbidden``, the dotted public
+    paths of the built-ins its exercise re-implements (``"torch.nn.LSTM"``).
+
+    The list is remembered for ``obj.__name__``, so every later ``check_implemented(obj)`` (the
+    first line of each hidden test cell) applies it as well.
+    """
+    _FORBIDDEN[getattr(obj, "__name__", str(obj))] = tuple(forbidden)
+    check_implemented(obj)
+
+
+def _functions_of(obj: Any) -> list[Any]:
+    """``obj`` itself if it is a function, else the functions defined in its class body."""
+    return [obj] if not isinstance(obj, type) else [v for v in vars(obj).values() if inspect.isfunction(v)]
+
+
+def _student_cells(obj: Any) -> list[str]:
+    """The source of the cells that may define ``obj``, in the order they ran.
+
+    In order of preference: the ``__seqlab_cells__`` the grader's bridge puts on its stand-ins
+    for the student's functions; the ``In`` list of the namespace ``obj`` was defined in (IPython
+    keeps one, and so does the tests' notebook runner); IPython's own ``In``; the source of
+    ``obj``'s module, or of ``obj`` alone.
+    """
+    cells = getattr(obj, "__seqlab_cells__", None)
+    if isinstance(cells, (list, tuple)):
+        return [c for c in cells if isinstance(c, str)]
+    for fn in _functions_of(obj):
+        history = getattr(fn, "__globals__", {}).get("In")
+        if isinstance(history, list):
+            return [c for c in history if isinstance(c, str)]
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    except ImportError:
+        shell = None
+    history = shell.user_ns.get("In") if shell is not None else None
+    if isinstance(history, list):
+        return [c for c in history if isinstance(c, str)]
+    module = inspect.getmodule(obj)
+    for source_of in (module, obj) if module and module.__name__ != "__main__" else (obj,):
+        try:  # the whole module has the imports too
+            return [inspect.getsource(source_of)]
+        except (OSError, TypeError):
+            continue
+    return []
+
+
+def _sources(obj: Any) -> list[str]:
+    """The source of ``obj``'s definition (as pieces to search for the stub's marks)."""
+    cells = getattr(obj, "__seqlab_cells__", None)
+    if isinstance(cells, (list, tuple)):
+        found = ownwork.definition(getattr(obj, "__name__", ""), cells)
+        return [found] if found else []
+    sources = []
+    for fn in _functions_of(obj):
+        try:
+            sources.append(inspect.getsource(fn))
+        except (OSError, TypeError):  # no source to read: the hidden tests decide
+            continue
+    return sources
+
+
 def check_implemented(obj: Any) -> None:
-    """``obj`` (a function, or a class and its methods) is no longer the release stub.
+    """``obj`` (a function, or a class and its methods) is no longer the release stub, and is the
+    student's own work (see :func:`check_own_work`).
 
     A test cell whose real checks are hidden starts with this line, so that in the student's
     copy it fails until the function is written (and ``nbgrader validate --invert`` sees every
     test fail on the stubs) while giving nothing away.
     """
-    functions = [obj] if not isinstance(obj, type) else [v for v in vars(obj).values() if inspect.isfunction(v)]
-    for fn in functions:
-        try:
-            source = inspect.getsource(fn)
-        except (OSError, TypeError):  # no source to read: the hidden tests decide
-            continue
-        if "YOUR CODE HERE" in source and "raise NotImplementedError" in source:
-            raise CheckError(f"{getattr(obj, '__name__', obj)} is not written yet: replace the "
-                             "`raise NotImplementedError()` in its cell with your code.")
+    name = getattr(obj, "__name__", str(obj))
+    if any("YOUR CODE HERE" in s and "raise NotImplementedError" in s for s in _sources(obj)):
+        raise CheckError(f"{name} is not written yet: replace the `raise NotImplementedError()` in its cell "
+                         "with your code.")
+    forbidden = _FORBIDDEN.get(name, ())
+    found = ownwork.violations(name, _student_cells(obj), forbidden)
+    if not found:
+        itself = ownwork.forbidden_object(obj, forbidden)
+        found = [itself] if itself else []
+    if found:
+        without = " and without " + " or ".join(forbidden) if forbidden else ""
+        raise CheckError(f"{name} is not your own work: it earns no points while it uses these.\n"
+                         + "".join(f"  {line}\n" for line in found)
+                         + f"  Write it without the course's reference answers (`oracle`, seqlab.oracles){without}.")
 
 
 #: (words in an error raised inside the student's code, what it most likely means). The first match

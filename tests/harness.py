@@ -2,6 +2,8 @@
 
 Each code cell is executed in order in a fresh namespace (IPython syntax such as ``%pip`` is
 translated first); an error in a cell is recorded and execution goes on, as nbgrader does.
+As in IPython, the namespace's ``In`` lists the source of the cells run so far: that is where
+``check_implemented`` reads the student's code to see whether it calls an oracle or a built-in.
 A graded cell passes when it raises nothing. ``replace`` swaps the source of solution cells
 (by grade_id) for a student's version, which is how the tests of the tests try mistakes.
 Torch and NumPy are imported once per test session instead of once per kernel.
@@ -76,7 +78,7 @@ def run_notebook(path: Path, replace: dict[str, str] | None = None, *, hidden: b
     replace = dict(replace or {})
     nb = nbformat.read(path, as_version=4)
     transformer = TransformerManager()
-    run = Run(namespace={"__name__": "__main__", "get_ipython": _NoIPython})
+    run = Run(namespace={"__name__": "__main__", "get_ipython": _NoIPython, "In": [""]})
     out = io.StringIO()
     old_env = os.environ.get("SEQLAB_QUICK")
     os.environ["SEQLAB_QUICK"] = "1"
@@ -90,6 +92,7 @@ def run_notebook(path: Path, replace: dict[str, str] | None = None, *, hidden: b
                 if not hidden:
                     source = HIDDEN.sub("", source)
                 error = None
+                run.namespace["In"].append(source)
                 code = transformer.transform_cell(source)
                 filename = f"<cell {gid or '?'} {len(linecache.cache)}>"
                 # as IPython does: keep the source where inspect.getsource can find it
