@@ -6,7 +6,8 @@ Layout written under ``OUT``:
 
 - ``grades.csv``   student_id, assignment, score, max_score (one row per student and assignment)
 - ``cells.csv``    student_id, assignment, notebook, grade_id, score, max_score, status
-- ``summary.csv``  per assignment: students, mean, median; per graded cell: how many lost it
+- ``summary.csv``  per assignment: students, mean, median, and the cost per submission (worker
+                   seconds, bridge calls, bytes, seconds); per graded cell: how many lost it
 - ``feedback/<student_id>/<assignment_id>/<notebook>.html`` (no hidden test source)
 - ``gradebook.db`` nbgrader's SQLite gradebook (written by this process only)
 - ``grading.log``  what nbgrader said while preparing the assignments
@@ -208,7 +209,7 @@ def _grade(submitted: Path, out: Path, store: ResultStore, counts: dict, ctrl_c:
         rows = gradebook.merge(report, prepared, reused + results, statuses, staging, partial=partial)
         lap("gradebook and feedback files")
         merge_rows(report, rows, out, partial=partial, dest=staging)
-        write_summary(report, staging / "summary.csv")
+        write_summary(report, staging / "summary.csv", reused + results)
         lap("CSVs")
         with ctrl_c.held():
             _publish(staging, out, partial=partial, touched=[(r["student"], r["assignment"]) for r in reused + results])

@@ -12,6 +12,12 @@ from pathlib import Path
 
 from .plan import CELLS_COLUMNS, GRADES_COLUMNS
 
+#: What grading cost, per submission, on each assignment's total row (blank on cell rows): the
+#: seconds a worker spent on it, and the calls, bytes (both ways) and seconds of waiting on the
+#: student's kernel across the judge's bridge. Timings, so a --force regrade changes them.
+COST_COLUMNS = ["seconds", "bridge_calls", "bridge_bytes", "bridge_seconds"]
+SUMMARY_COLUMNS = ["assignment", "item", "notebook", "students", "mean", "median", "max_score", "lost", *COST_COLUMNS]
+
 
 def write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
     tmp = path.with_suffix(".tmp")
@@ -65,7 +71,23 @@ def merge_rows(report, cell_rows: list[dict], out: Path, *, partial: bool, dest:
     write_csv(dest / "cells.csv", CELLS_COLUMNS, all_cells)
 
 
-def _summary(report) -> list[dict]:
+def _cost(results: list[dict], assignment: str) -> dict:
+    """Means per submission of ``assignment`` over ``results`` (``worker.grade_job``'s dicts, graded
+    or reused): worker seconds, and calls, bytes and seconds on the judge's bridge summed over the
+    submission's notebooks. A figure no result carries is blank."""
+    mine = [r for r in results if r.get("assignment") == assignment]
+    per = {k: [] for k in COST_COLUMNS}
+    for r in mine:
+        if r.get("seconds") is not None:
+            per["seconds"].append(r["seconds"])
+        bridges = [nb.get("bridge") for nb in (r.get("notebooks") or {}).values()]
+        if bridges and all(isinstance(b, dict) and b for b in bridges):  # one without figures would make the sum a guess
+            for k in ("calls", "bytes", "seconds"):
+                per[f"bridge_{k}"].append(sum(b.get(k, 0) for b in bridges))
+    return {k: round(statistics.mean(v), 4) if v else "" for k, v in per.items()}
+
+
+def _summary(report, results: list[dict]) -> list[dict]:
     rows = []
     grades, cells = report.all_grades, report.all_cells
     for a in sorted({g["assignment"] for g in grades}):
@@ -73,7 +95,7 @@ def _summary(report) -> list[dict]:
         mx = max(g["max_score"] for g in grades if g["assignment"] == a)
         rows.append(dict(assignment=a, item="total", notebook="", students=len(scores), mean=round(statistics.mean(scores), 4),
                          median=statistics.median(scores), max_score=mx,
-                         lost=sum(1 for s in scores if s < mx)))
+                         lost=sum(1 for s in scores if s < mx), **_cost(results, a)))
         seen = []
         for c in cells:
             if c["assignment"] == a and (c["notebook"], c["grade_id"]) not in seen:
@@ -83,15 +105,13 @@ def _summary(report) -> list[dict]:
             sc = [c["score"] for c in cs]
             rows.append(dict(assignment=a, item=gid, notebook=nb, students=len(cs), mean=round(statistics.mean(sc), 4),
                              median=statistics.median(sc), max_score=cs[0]["max_score"],
-                             lost=sum(1 for c in cs if c["score"] < c["max_score"])))
+                             lost=sum(1 for c in cs if c["score"] < c["max_score"]), **dict.fromkeys(COST_COLUMNS, "")))
     return rows
 
 
-SUMMARY_COLUMNS = ["assignment", "item", "notebook", "students", "mean", "median", "max_score", "lost"]
-
-
-def write_summary(report, path: Path) -> None:
-    report.summary = _summary(report)
+def write_summary(report, path: Path, results: list[dict] = ()) -> None:
+    """``results``: this run's per-submission results (graded and reused), for the cost columns."""
+    report.summary = _summary(report, list(results))
     write_csv(path, SUMMARY_COLUMNS, report.summary)
 
 
