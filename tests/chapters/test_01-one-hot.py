@@ -90,18 +90,29 @@ def one_hot_torch(indices, vocab_size):
 """, hint='device'),
         "int64 result": Mistake("""
 def one_hot_torch(indices, vocab_size):
-    return torch.nn.functional.one_hot(indices.long(), vocab_size)
+    return (indices.unsqueeze(-1) == torch.arange(vocab_size, device=indices.device)).long()
 """, hint=('float32', '.float()')),
         "float64 result": Mistake("""
 def one_hot_torch(indices, vocab_size):
-    return torch.nn.functional.one_hot(indices.long(), vocab_size).double()
+    return (indices.unsqueeze(-1) == torch.arange(vocab_size, device=indices.device)).double()
 """, hint=('float32', '.float()')),
         "off by one": Mistake("""
 def one_hot_torch(indices, vocab_size):
-    return torch.nn.functional.one_hot((indices.long() + 1) % vocab_size, vocab_size).float()
+    shifted = (indices.long() + 1) % vocab_size
+    return (shifted.unsqueeze(-1) == torch.arange(vocab_size, device=indices.device)).float()
 """, hint='off by one'),
     },
 }
+
+# Not the student's own work: the first line of every test cell of the function says so.
+MISTAKES["one_hot_torch"]["calls the built-in F.one_hot"] = Mistake("""
+def one_hot_torch(indices, vocab_size):
+    return torch.nn.functional.one_hot(indices.long(), vocab_size).float()
+""", hint="re-implements")
+MISTAKES["one_hot"]["calls the course's reference answer"] = Mistake("""
+def one_hot(indices, vocab_size):
+    return oracle.one_hot(indices, vocab_size)
+""", hint="reference")
 
 ALTERNATIVES = {
     "build_vocab": """

@@ -127,6 +127,22 @@ class RNN(torch.nn.Module):
     },
 }
 
+# Not the student's own work: the first line of every test cell of the function says so.
+MISTAKES["RNN"]["calls the built-in nn.RNN"] = Mistake("""
+class RNN(torch.nn.Module):
+    def __init__(self, input_size, hidden_size):
+        super().__init__()
+        self.core = torch.nn.RNN(input_size, hidden_size, batch_first=True)
+
+    def forward(self, X, h0=None):
+        H, h_T = self.core(X, None if h0 is None else h0[None])
+        return H, h_T[0]
+""", hint="re-implements")
+MISTAKES["rnn_step"]["calls the course's reference answer"] = Mistake("""
+def rnn_step(x_t, h_prev, W_xh, W_hh, b_h):
+    return oracle.rnn_step(x_t, h_prev, W_xh, W_hh, b_h)
+""", hint="reference")
+
 ALTERNATIVES = {
     "rnn_step": "def rnn_step(x_t, h_prev, W_xh, W_hh, b_h):\n    return np.tanh(np.einsum('nd,dh->nh', x_t, W_xh) + np.einsum('nk,kh->nh', h_prev, W_hh) + b_h)",
     "rnn_forward": """

@@ -207,6 +207,19 @@ def tbptt_forward(rnn, X, h0, k):
     },
 }
 
+# Not the student's own work: the first line of every test cell of the function says so.
+MISTAKES["rnn_step_backward"]["PyTorch's autograd instead of the chain rule"] = Mistake("""
+def rnn_step_backward(dh_t, x_t, h_prev, h_t, W_xh, W_hh):
+    x, h, Wx, Wh = (torch.tensor(a, requires_grad=True) for a in (x_t, h_prev, W_xh, W_hh))
+    b = torch.zeros(Wh.shape[1], dtype=Wh.dtype, requires_grad=True)
+    torch.tanh(x @ Wx + h @ Wh + b).backward(torch.as_tensor(dh_t))
+    return tuple(a.grad.numpy() for a in (x, h, Wx, Wh, b))
+""", hint="written without")
+MISTAKES["rnn_backward"]["calls the course's reference answer"] = Mistake("""
+def rnn_backward(dH, X, h0, H, W_xh, W_hh):
+    return oracle.rnn_backward(dH, X, h0, W_xh, W_hh, np.zeros(W_hh.shape[1]))
+""", hint="reference")
+
 ALTERNATIVES = {
     "rnn_step_backward": """
 def rnn_step_backward(dh_t, x_t, h_prev, h_t, W_xh, W_hh):

@@ -186,6 +186,16 @@ def clip_grad_norm_torch(parameters, max_norm):
     },
 }
 
+# Not the student's own work: the first line of every test cell of the function says so.
+MISTAKES["clip_grad_norm_torch"]["calls the built-in clip_grad_norm_"] = Mistake("""
+def clip_grad_norm_torch(parameters, max_norm):
+    return torch.nn.utils.clip_grad_norm_(parameters, max_norm)
+""", hint="re-implements")
+MISTAKES["clip_grad_norm"]["calls the course's reference answer"] = Mistake("""
+def clip_grad_norm(grads, max_norm):
+    return oracle.clip_grad_norm(grads, max_norm)
+""", hint="reference")
+
 ALTERNATIVES = {
     "hidden_jacobian": """
 def hidden_jacobian(h_t, W_hh):

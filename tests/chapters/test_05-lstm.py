@@ -204,13 +204,28 @@ MISTAKES["LSTM"] = {
 class LSTM(torch.nn.Module):
     def __init__(self, input_size, hidden_size):
         super().__init__()
-        self.lstm = torch.nn.LSTM(input_size, hidden_size, batch_first=True)
-        self.W_x = torch.nn.Parameter(self.lstm.weight_ih_l0.detach().clone())
-        self.W_h = torch.nn.Parameter(self.lstm.weight_hh_l0.detach().clone())
-        self.b = torch.nn.Parameter(self.lstm.bias_ih_l0.detach().clone())
-        del self.lstm
+        bound = 1.0 / hidden_size ** 0.5  # (4H, D) and (4H, H), as nn.LSTM's weight_ih_l0 and weight_hh_l0
+        self.W_x = torch.nn.Parameter(torch.empty(4 * hidden_size, input_size).uniform_(-bound, bound))
+        self.W_h = torch.nn.Parameter(torch.empty(4 * hidden_size, hidden_size).uniform_(-bound, bound))
+        self.b = torch.nn.Parameter(torch.empty(4 * hidden_size).uniform_(-bound, bound))
 """).replace("X[:, s] @ self.W_x + h @ self.W_h", "X[:, s] @ self.W_x.T + h @ self.W_h.T"), hint='transposed'),
 }
+
+# Not the student's own work: the first line of every test cell of the function says so.
+MISTAKES["LSTM"]["calls the built-in nn.LSTM"] = Mistake("""
+class LSTM(torch.nn.Module):
+    def __init__(self, input_size, hidden_size):
+        super().__init__()
+        self.core = torch.nn.LSTM(input_size, hidden_size, batch_first=True)
+
+    def forward(self, X, state=None):
+        H, (h, c) = self.core(X, None if state is None else (state[0][None], state[1][None]))
+        return H, (h[0], c[0])
+""", hint="re-implements")
+MISTAKES["lstm_step"]["calls the course's reference answer"] = Mistake("""
+def lstm_step(x_t, h_prev, c_prev, W_x, W_h, b):
+    return oracle.lstm_step(x_t, h_prev, c_prev, W_x, W_h, b)
+""", hint="reference")
 
 ALTERNATIVES = {
     "sigmoid": """

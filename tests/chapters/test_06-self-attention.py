@@ -281,6 +281,20 @@ def self_attention_torch(X, W_q, W_k, W_v, mask=None, scaled=True):
     },
 }
 
+# Not the student's own work: the first line of every test cell of the function says so.
+MISTAKES["self_attention_torch"]["calls the built-in scaled_dot_product_attention"] = Mistake("""
+def self_attention_torch(X, W_q, W_k, W_v, mask=None, scaled=True):
+    Q, K, V = X @ W_q, X @ W_k, X @ W_v
+    S = Q @ K.transpose(-2, -1) / (math.sqrt(Q.shape[-1]) if scaled else 1.0)
+    A = torch.softmax(S if mask is None else S.masked_fill(~mask, float("-inf")), dim=-1).nan_to_num(0.0)
+    out = F.scaled_dot_product_attention(Q, K, V, attn_mask=mask, scale=None if scaled else 1.0)
+    return out.nan_to_num(0.0), A
+""", hint="re-implements")
+MISTAKES["softmax"]["calls the course's reference answer"] = Mistake("""
+def softmax(S, axis=-1):
+    return oracle.softmax(S, axis)
+""", hint="reference")
+
 ALTERNATIVES = {
     "project_qkv": """
 def project_qkv(X, W_q, W_k, W_v):

@@ -207,6 +207,22 @@ class SinusoidalPositionalEncoding(torch.nn.Module):
     },
 }
 
+# Not the student's own work: the first line of every test cell of the function says so. (PyTorch has
+# no positional encoding, so a table computed with torch is a correct alternative, not a mistake.)
+MISTAKES["sinusoidal_pe"]["calls the course's reference answer"] = Mistake("""
+def sinusoidal_pe(num_positions, d_model, base=10000.0):
+    return oracle.written_table(num_positions, d_model, base)
+""", hint="reference")
+MISTAKES["SinusoidalPositionalEncoding"]["calls the course's reference answer"] = Mistake("""
+class SinusoidalPositionalEncoding(torch.nn.Module):
+    def __init__(self, d_model, max_len=5000, base=10000.0):
+        super().__init__()
+        self.register_buffer("pe", torch.as_tensor(oracle.written_table(max_len, d_model, base)))
+
+    def forward(self, X):
+        return X + self.pe[:X.shape[-2]].to(X.dtype)
+""", hint="reference")
+
 ALTERNATIVES = {
     # loops over positions and pairs, math.sin per entry
     "sinusoidal_pe": """

@@ -201,6 +201,17 @@ def encoder_block(X, params, n_heads, mask=None):
     },
 }
 
+# Not the student's own work: the first line of every test cell of the function says so.
+MISTAKES["layer_norm"]["calls the built-in F.layer_norm"] = Mistake("""
+def layer_norm(X, gamma, beta, eps=1e-5):
+    t = torch.as_tensor
+    return torch.nn.functional.layer_norm(t(X), X.shape[-1:], t(gamma), t(beta), eps).numpy()
+""", hint="re-implements")
+MISTAKES["layer_norm"]["calls the course's reference answer"] = Mistake("""
+def layer_norm(X, gamma, beta, eps=1e-5):
+    return oracle.layer_norm(X, gamma, beta, eps)
+""", hint="reference")
+
 ALTERNATIVES = {
     "layer_norm": '''
 def layer_norm(X, gamma, beta, eps=1e-5):

@@ -164,6 +164,17 @@ MISTAKES = {
     },
 }
 
+# Not the student's own work: the first line of every test cell of the function says so.
+MISTAKES["perplexity"]["calls the built-in F.cross_entropy"] = Mistake("""
+def perplexity(logits, targets):
+    logits, targets = torch.as_tensor(logits), torch.as_tensor(targets)
+    return float(torch.exp(F.cross_entropy(logits.flatten(0, 1), targets.flatten())))
+""", hint="re-implements")
+MISTAKES["perplexity"]["calls the course's reference answer"] = Mistake("""
+def perplexity(logits, targets):
+    return oracle.perplexity(logits, targets)
+""", hint="reference")
+
 ALTERNATIVES = {
     # log-sum-exp by np.logaddexp, fancy indexing for the true logits
     "perplexity": '''
