@@ -1,0 +1,181 @@
+"""The grader's trust boundary, attacked: one batch of submissions built from solutions/02-rnn.
+
+Each attack (tests/attacks/, one file a submission) is the solution notebook with a WRONG
+``rnn_step`` (the bias is missing) plus code that tries to make the course's tests pass anyway:
+rebinding the checks and NumPy's comparisons from a thread, a SIGALRM timer, an audit hook, a
+finalizer or ``__del__`` run by the cyclic collector, from inside ``rnn_step`` itself through
+module dicts, a result object that claims equality, the reference answer swapped for the
+student's, a module class that outlives a restore of its dict, or an input the function zeroes
+in place so that a reference computed after the call agrees. Each must cost exactly the two
+``rnn_step`` cells and nothing else. Answers that are not the student's own work get 0 for their
+function: ``oracle.rnn_step`` called plainly (the message names it) or by computed names, and
+``torch.nn.RNN`` behind a computed name in ``RNN``. Returns too deep or too large to cross to the
+judge cost those cells only, and a correct solution with threads of its own gets full marks.
+
+No attack uses a name the static scan flags (``autograder/scan.py``; checked below), so every
+lost cell's status is ``failed`` and every other cell's is ``passed``. The expected outcomes
+follow the grading rules (DESIGN.md, "How grading decides"), not what a grader prints today.
+Chapter 02's test cells, in order: rnn_step visible (1 point) and hidden (2), rnn_forward (1, 2),
+rnn_outputs (1, 1), RNN (2, 2): 12 points.
+"""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.scan import scan
+from tests.harness import ROOT, source_notebook
+from tests.test_grading_faults import _cell, _hash_tree, _read
+
+pytestmark = pytest.mark.slow
+
+A = "02-rnn"
+IDS = ["test_rnn_step_visible", "test_rnn_step_hidden", "test_rnn_forward_visible", "test_rnn_forward_hidden",
+       "test_rnn_outputs_visible", "test_rnn_outputs_hidden", "test_RNN_visible", "test_RNN_hidden"]
+POINTS = dict(zip(IDS, [1, 2, 1, 2, 1, 1, 2, 2]))
+STEP, FORWARD, OUTPUTS, MODULE = IDS[0:2], IDS[2:4], IDS[4:6], IDS[6:8]
+ATTACKS = Path(__file__).resolve().parent / "attacks"
+
+#: student -> (the file in tests/attacks/ its cells come from, or None for the solution; the cells it loses)
+CASES = {
+    "control": (None, []),
+    "unrelated": (None, []),  # a bystander whose files and gradebook record must come out as they went in
+    "oracle-call": ("oracle_call", STEP),
+    "oracle-dynamic": ("oracle_dynamic", STEP),
+    "builtin-dynamic": ("builtin_dynamic", MODULE),
+    "thread": ("thread", STEP),
+    "itimer": ("itimer", STEP),
+    "audit-hook": ("audit_hook", STEP),
+    "finalizer": ("finalizer", STEP),
+    "del-hook": ("del_hook", STEP),
+    "module-dicts": ("module_dicts", STEP),
+    "liar": ("liar", STEP),
+    "deep-return": ("deep_return", FORWARD),
+    "huge-return": ("huge_return", OUTPUTS),
+    "own-threads": ("own_threads", []),
+    "oracle-swap": ("oracle_swap", STEP),
+    "module-class": ("module_class", STEP),
+    "mutate-inputs": ("mutate_inputs", STEP),
+}
+
+#: Attacks on the checks themselves: their rnn_step misses the bias, and the judge's own check must say so.
+BIASLESS = ["thread", "itimer", "audit-hook", "finalizer", "del-hook", "module-dicts", "oracle-swap", "module-class",
+            "mutate-inputs"]
+
+#: rnn_forward of the submissions whose rnn_step is wrong: its own step, so that only rnn_step's cells can be lost.
+OWN_FORWARD = '''def rnn_forward(X, h0, W_xh, W_hh, b_h):
+    states, h = [], h0
+    for s in range(X.shape[1]):
+        h = np.tanh(X[:, s] @ W_xh + h @ W_hh + b_h)  # not rnn_step: this submission's rnn_step is wrong
+        states.append(h)
+    return np.stack(states, axis=1)
+'''
+
+
+def attack_cells(name: str) -> dict[str, str]:
+    """grade_id -> source of the solution cells that attack ``name`` replaces (``# @rebind`` filled in)."""
+    payload = (ATTACKS / "rebind.py").read_text().split("\n", 1)[1]
+    text = (ATTACKS / f"{name}.py").read_text().replace("# @rebind\n", payload)
+    parts = re.split(r"^# %% (\w+)\n", text, flags=re.M)
+    cells = {gid: src.strip("\n") + "\n" for gid, src in zip(parts[1::2], parts[2::2])}
+    if "rnn_step" in cells:
+        cells.setdefault("rnn_forward", OWN_FORWARD)
+    return cells
+
+
+def _submission(name: str | None):
+    nb = nbformat.read(source_notebook(A), as_version=4)
+    for gid, src in (attack_cells(name) if name else {}).items():
+        _cell(nb, gid).source = src
+    return nb
+
+
+def expected(student: str) -> dict[str, tuple[float, str]]:
+    lost = CASES[student][1]
+    return {g: (0.0, "failed") if g in lost else (float(POINTS[g]), "passed") for g in IDS}
+
+
+def _page(graded, student: str) -> str:
+    return (graded["out"] / "feedback" / student / A / f"{A}.html").read_text()
+
+
+def _grade(batch: Path, out: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "autograder", "grade", str(batch), "--out", str(out), "--assignment", A,
+                           "--workers", "2", "--cell-timeout", "30", "--memory-mb", "1024"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=1200)
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("attacks")
+    batch, out = tmp / "submitted", tmp / "out"
+    for student, (name, _) in CASES.items():
+        (batch / student / A).mkdir(parents=True)
+        nbformat.write(_submission(name), batch / student / A / f"{A}.ipynb")
+    course = [ROOT / d for d in ("solutions", "notebooks", "autograder", "seqlab")]
+    before = _hash_tree(*course), _hash_tree(batch / "unrelated")
+    proc = _grade(batch, out)
+    after = _hash_tree(*course), _hash_tree(batch / "unrelated")
+    return dict(proc=proc, out=out, before=before, after=after, cells=_read(out / "cells.csv") if (out / "cells.csv").exists() else [])
+
+
+@pytest.mark.parametrize("student", [s for s, (name, _) in CASES.items() if name])
+def test_the_scan_sees_nothing_so_lost_cells_are_failed_not_tampered(student):
+    """Why ``expected`` says ``failed``: no attack cell uses a name scan.py flags."""
+    for gid, src in attack_cells(CASES[student][0]).items():
+        assert scan(src) == [], f"{student}/{gid}: the scan now flags it; expect 'tampered' for its cells"
+
+
+@pytest.mark.parametrize("student", list(CASES))
+def test_each_submission_earns_exactly_what_its_code_earns(graded, student):
+    assert graded["cells"], graded["proc"].stderr[-3000:]
+    got = {r["grade_id"]: (float(r["score"]), r["status"]) for r in graded["cells"] if r["student_id"] == student}
+    wrong = [f"{g}: expected {want}, got {got.get(g)}" for g, want in expected(student).items() if got.get(g) != want]
+    assert not wrong, f"{student}:\n" + "\n".join(wrong)
+
+
+def test_the_run_succeeds_and_the_control_gets_full_marks(graded):
+    assert graded["proc"].returncode == 0, graded["proc"].stderr[-3000:]
+    grades = {r["student_id"]: float(r["score"]) for r in _read(graded["out"] / "grades.csv")}
+    assert grades["control"] == grades["unrelated"] == grades["own-threads"] == 12
+
+
+def test_every_submission_ran_to_the_end(graded):
+    """No cell of any submission raised: each attack was really made, none stopped at an error of its own."""
+    broken = [s for s in CASES if "Traceback (most recent call last)" in _page(graded, s)]
+    assert not broken
+
+
+@pytest.mark.parametrize("student", BIASLESS)
+def test_the_judge_names_the_missing_bias(graded, student):
+    """The lost cells were decided by the course's own check, on the student's values."""
+    assert "the bias b_h is missing" in _page(graded, student)
+
+
+def test_the_oracle_call_is_named_in_the_feedback(graded):
+    """The refusal names the call. Source cells are highlighted token by token, so ``oracle.rnn_step``
+    appears whole in a page only in a message (the control's page, whose tests call it, shows that)."""
+    assert "oracle.rnn_step" not in _page(graded, "control")
+    assert "oracle.rnn_step" in _page(graded, "oracle-call")
+
+
+def test_course_files_untouched(graded):
+    changed = sorted(p for p in graded["before"][0].keys() | graded["after"][0].keys()
+                     if graded["before"][0].get(p) != graded["after"][0].get(p))
+    # (an engineer editing the tree during the run trips this too: rerun on a quiet checkout)
+    assert not changed, f"course files changed while grading: {changed[:10]}"
+
+
+def test_unrelated_student_untouched(graded):
+    from nbgrader.api import Gradebook
+
+    assert graded["before"][1] == graded["after"][1], "the unrelated student's submission changed"
+    with Gradebook(f"sqlite:///{graded['out'] / 'gradebook.db'}", "seq-models-from-scratch") as gb:
+        sub = gb.find_submission(A, "unrelated")
+        assert sub.score == sub.max_score == 12
+        assert {g.name: g.score for g in sub.notebooks[0].grades} == {g: POINTS[g] for g in IDS}
