@@ -7,6 +7,8 @@ from pathlib import Path
 
 from traitlets.config import Config
 
+from .sandbox import Limits
+
 #: The repository root (this file is autograder/course.py).
 ROOT = Path(__file__).resolve().parent.parent
 COURSE_ID = "seq-models-from-scratch"
@@ -97,8 +99,7 @@ def nbgrader_config(root: Path, db_path: Path | None = None) -> Config:
 
 
 #: What a student's kernel may use: memory (bytes), processes and threads, file size, output per cell.
-SANDBOX = {"mem_bytes": 2 << 30, "max_pids": 256, "max_file_bytes": 64 << 20, "output_limit": 100_000,
-           "cell_timeout": CELL_TIMEOUT, "total_timeout": 1800}
+SANDBOX = Limits(cell_timeout=CELL_TIMEOUT).as_dict()
 #: Entries of the course folder a student's kernel still sees (the environment and the helper package).
 VISIBLE_TO_STUDENTS = {".venv", "seqlab", "seqlab.egg-info"}
 

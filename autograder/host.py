@@ -225,7 +225,7 @@ def _kernel(req: dict, sock) -> None:
     shell = _SHELL
     shell.user_ns.clear()
     shell.init_user_ns()
-    Servant(sock, shell, _run_cell, int(req.get("output_limit", 100_000))).serve()
+    Servant(sock, shell, _run_cell, int(req["output_limit"])).serve()
     os._exit(0)
 
 
@@ -326,8 +326,8 @@ def _pump(kernel: int, judge: int, rfd: int, req: dict, results: list, bridge: d
 
     buf = b""
     current, started, stage = None, 0.0, 0
-    cell_timeout = float(req.get("cell_timeout", 120))
-    mem_bytes = int(req.get("mem_bytes", 0))
+    cell_timeout = float(req["cell_timeout"])
+    mem_bytes = int(req["mem_bytes"])
     watchdog = mem_bytes and not req.get("cgroup_memory")
     why, ended, kernel_status, kernel_gone = None, False, None, False
     while True:
@@ -459,9 +459,9 @@ def run(req: dict, cgroups=None) -> dict:
             why = "memory"
         deaths += 1
         if why == "timeout":
-            err = ("TimeoutError", f"this cell ran longer than {req.get('cell_timeout', 120):g} s and was stopped")
+            err = ("TimeoutError", f"this cell ran longer than {req['cell_timeout']:g} s and was stopped")
         elif why == "memory":
-            err = ("MemoryError", f"this cell used more than {int(req.get('mem_bytes', 0)) >> 20} MB of memory and was stopped")
+            err = ("MemoryError", f"this cell used more than {int(req['mem_bytes']) >> 20} MB of memory and was stopped")
         elif why == "judge":
             err = ("GraderError", "the grader's own process for this notebook failed here")
         else:
@@ -469,7 +469,7 @@ def run(req: dict, cgroups=None) -> dict:
             code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
             how = f"signal {signal.Signals(sig).name}" if sig else f"exit code {code}"
             err = ("KernelDied", f"the kernel died while running this cell ({how})")
-        if cell is None or deaths > _MAX_DEATHS or time.monotonic() - t0 > float(req.get("total_timeout", 1800)):
+        if cell is None or deaths > _MAX_DEATHS or time.monotonic() - t0 > float(req["total_timeout"]):
             for j in range(n):
                 if results[j] is None:
                     results[j] = {"outputs": [], "error": {
@@ -504,10 +504,9 @@ def serve() -> None:
             break
         cg = None
         if req.get("slot") is not None:
-            key = (req["slot"], req.get("mem_bytes"), req.get("max_pids"))
+            key = (req["slot"], req["mem_bytes"], req["max_pids"])
             if key not in cg_cache:  # None where the machine gives no cgroups
-                cg_cache[key] = sandbox.Cgroups(req["slot"], int(req.get("mem_bytes") or (2 << 30)),
-                                                int(req.get("max_pids") or 256))
+                cg_cache[key] = sandbox.Cgroups(req["slot"], int(req["mem_bytes"]), int(req["max_pids"]))
             cg = cg_cache[key]
             req["cgroup_procs"] = cg.procs_files if cg else []
             req["cgroup_memory"] = bool(cg and cg.memory)

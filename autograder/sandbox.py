@@ -37,6 +37,7 @@ import socket
 import struct
 import subprocess
 import time
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 SLOT_DIR = Path("/tmp/seqgrade-slots")
@@ -48,6 +49,38 @@ CLONE_NEWNET = 0x40000000
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REC, MS_PRIVATE, MS_REMOUNT = 16384, 1 << 18, 32
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one notebook's kernel may use: the one definition of the sandbox's limits (the CLI's
+    ``--memory-mb`` and ``--cell-timeout`` override two of them)."""
+
+    mem_bytes: int = 2 << 30          # memory of the kernel and everything it starts
+    max_pids: int = 256               # processes and threads of the slot's user
+    max_file_bytes: int = 64 << 20    # the largest file it may write
+    max_open_files: int = 256
+    output_limit: int = 100_000       # characters of output kept per cell and stream
+    cell_timeout: float = 120.0       # seconds one cell may run (SIGINT, then SIGKILL)
+    total_timeout: float = 1800.0     # seconds the whole notebook may run, re-runs included
+
+    @classmethod
+    def from_settings(cls, settings: dict) -> "Limits":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in settings.items() if k in names and v is not None})
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def rlimits(self, own_user: bool) -> dict:
+        """setrlimit values for a kernel. RLIMIT_NPROC counts every process of the user, so it binds
+        only when the kernel has a user of its own; RLIMIT_CPU is the backstop should everything above
+        the kernel be gone: the notebook's whole time budget in CPU seconds, and no more."""
+        limits = {"RLIMIT_CORE": 0, "RLIMIT_FSIZE": self.max_file_bytes,
+                  "RLIMIT_CPU": int(self.total_timeout + self.cell_timeout)}
+        if own_user:
+            limits.update(RLIMIT_NPROC=self.max_pids, RLIMIT_NOFILE=self.max_open_files)
+        return limits
 
 
 def is_root() -> bool:
@@ -612,8 +645,9 @@ def summary() -> str:
     """One line: which of the confinement steps hold on this machine, tried for real in a child.
 
     e.g. ``sandbox: users yes, cgroups v1 (memory, pids, cpu), mount namespace yes, network
-    namespace yes, rlimits yes, dies with the grader yes``. Without root, only the rlimits and
-    the parent-death signal remain."""
+    namespace yes, rlimits yes, dies with the grader yes; tests run in a judge apart (another
+    user)``. Without root, only the rlimits, the parent-death signal and the judge remain (the
+    judge then shares the kernel's user, but cannot be traced or read by it: PR_SET_DUMPABLE 0)."""
     yes = lambda b: "yes" if b else "no"  # noqa: E731
     if is_root():
         got = _probe()
@@ -625,9 +659,10 @@ def summary() -> str:
         pdeath = hasattr(_libc(), "prctl")
     except OSError:
         pdeath = False
+    apart = "another user" if is_root() and _has_users() else "the same user, not traceable"
     return (f"sandbox: users {yes(_has_users()) if is_root() else 'no (not root)'}, {cgroup_backend().describe()}, "
             f"mount namespace {mount}, network namespace {network}, rlimits {yes(got.get('rlimits'))}, "
-            f"dies with the grader {yes(pdeath)}")
+            f"dies with the grader {yes(pdeath)}; tests run in a judge apart ({apart})")
 
 
 # ---------------------------------------------------------------- what an earlier run left behind

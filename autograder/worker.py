@@ -157,19 +157,13 @@ def grade_notebook(nb_job: dict, settings: dict, files: dict[str, bytes], name: 
     graded_ids = {g for g, _, _ in graded}
     env = {"PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin", "HOME": str(job_dir), "TMPDIR": str(job_dir),
            "MPLBACKEND": "Agg", "SEQLAB_QUICK": "1", "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1"}
+    limits = sandbox.Limits.from_settings(settings)
     req = {
         "cells": [{"source": rc.source, "side": _side(rc, graded_ids)} for rc in run_cells],
         "cwd": str(job_dir), "env": env, "slot": st["slot"],
         "uid": st["ids"][0] if st["ids"] else None, "gid": st["ids"][1] if st["ids"] else None,
-        "hide": settings.get("hide", []), "cell_timeout": settings.get("cell_timeout", 120),
-        "total_timeout": settings.get("total_timeout", 1800), "mem_bytes": settings.get("mem_bytes", 2 << 30),
-        "max_pids": settings.get("max_pids", 256), "output_limit": settings.get("output_limit", 100_000),
-        "rlimits": {"RLIMIT_NPROC": settings.get("max_pids", 256), "RLIMIT_FSIZE": settings.get("max_file_bytes", 64 << 20),
-                    "RLIMIT_CORE": 0, "RLIMIT_NOFILE": 256} if st["ids"] else {"RLIMIT_CORE": 0, "RLIMIT_FSIZE": settings.get("max_file_bytes", 64 << 20)},
+        "hide": settings.get("hide", []), **limits.as_dict(), "rlimits": limits.rlimits(own_user=bool(st["ids"])),
     }
-    # The backstop if everything above the kernel is gone (its time limits with it): a kernel
-    # (one run of the notebook) gets the notebook's whole time budget in CPU seconds, and no more.
-    req["rlimits"]["RLIMIT_CPU"] = int(req["total_timeout"] + req["cell_timeout"])
     t0 = time.monotonic()
     try:
         reply = _host().run(req)

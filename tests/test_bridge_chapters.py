@@ -4,8 +4,9 @@ reach the student's code only across the bridge.
 tests/chapters/ runs each notebook inside the test process, fast, for hundreds of mistakes. Here,
 per chapter, a handful of the same submissions go through ``python -m autograder grade`` in one
 batch: the release stubs score 0 on every cell, the solution scores full marks, three mistakes
-(the first of three different functions) lose exactly their function's points and keep the rest,
-and a correct alternative keeps full marks.
+(the first of three different functions) lose their function's points,
+and a correct alternative keeps full marks. (A mistake may cost more than its own function: later
+functions that call it fail too, as in tests/chapters/.)
 """
 from __future__ import annotations
 
@@ -37,19 +38,20 @@ def _with(assignment: str, replace: dict[str, str]):
     return nb
 
 
-def _cases(assignment: str) -> dict[str, tuple[object, set[str] | None]]:
-    """student -> (notebook, the graded cells that must lose their points; None: all of them)."""
+def _cases(assignment: str) -> dict[str, tuple[object, set[str] | None, bool]]:
+    """student -> (notebook, the graded cells that must lose their points (None: all of them), and
+    whether every other cell must keep its points)."""
     mod = _chapter(assignment)
     ids = graded_ids(source_notebook(assignment))
-    cases = {"stub": (nbformat.read(release_notebook(assignment), as_version=4), None),
-             "solution": (_with(assignment, {}), set())}
+    cases = {"stub": (nbformat.read(release_notebook(assignment), as_version=4), None, True),
+             "solution": (_with(assignment, {}), set(), True)}
     for function in list(mod.MISTAKES)[:3]:
         label, mistake = next(iter(mod.MISTAKES[function].items()))
         mistake = as_mistake(mistake)
         lost = set(mistake.caught_by or harness.tests_of(function, ids))
-        cases[f"mistake-{function}"] = (_with(assignment, {function: mistake.source}), lost)
+        cases[f"mistake-{function}"] = (_with(assignment, {function: mistake.source}), lost, False)
     function, alts = next(iter(mod.ALTERNATIVES.items()))
-    cases[f"alternative-{function}"] = (_with(assignment, {function: alts[0] if isinstance(alts, list) else alts}), set())
+    cases[f"alternative-{function}"] = (_with(assignment, {function: alts[0] if isinstance(alts, list) else alts}), set(), True)
     return cases
 
 
@@ -58,12 +60,12 @@ def graded(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("bridge-chapters")
     expected = {}
     for a in ASSIGNMENTS:
-        for case, (nb, lost) in _cases(a).items():
+        for case, (nb, lost, rest_keep) in _cases(a).items():
             student = f"{case}"
             folder = tmp / "submitted" / student / a
             folder.mkdir(parents=True)
             nbformat.write(nb, folder / f"{a}.ipynb")
-            expected[(student, a)] = lost
+            expected[(student, a)] = (lost, rest_keep)
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     proc = subprocess.run([sys.executable, "-m", "autograder", "grade", str(tmp / "submitted"), "--out", str(tmp / "out"),
                            "--workers", "2", "--no-progress"], cwd=ROOT, env=env, capture_output=True, text=True,
@@ -82,7 +84,7 @@ def test_the_command_succeeds(graded):
 def test_every_case_scores_what_its_code_earns(graded, assignment):
     _, rows, expected = graded
     wrong = []
-    for (student, a), lost in expected.items():
+    for (student, a), (lost, rest_keep) in expected.items():
         if a != assignment:
             continue
         mine = [r for r in rows if r["student_id"] == student and r["assignment"] == a]
@@ -90,6 +92,6 @@ def test_every_case_scores_what_its_code_earns(graded, assignment):
         for r in mine:
             should_lose = lost is None or r["grade_id"] in lost
             got_full = float(r["score"]) == float(r["max_score"])
-            if got_full == should_lose:
+            if (should_lose and got_full) or (not should_lose and rest_keep and not got_full):
                 wrong.append(f"{student} {r['grade_id']}: {r['score']}/{r['max_score']} ({r['status']})")
     assert not wrong, "\n".join(wrong)

@@ -417,7 +417,7 @@ def drive(req: dict, sock, report, run_cell, shell, skip: set[int]) -> None:
 
     torch.set_num_threads(1)
     link = Link(sock)
-    limit = int(req.get("output_limit", 100_000))
+    limit = int(req["output_limit"])
     ns = shell.user_ns
     course_names: set = set()
     for i, cell in enumerate(req["cells"]):

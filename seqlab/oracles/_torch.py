@@ -30,3 +30,54 @@ def load_course_weights(module: torch.nn.Module, W_in, W_rec, b) -> torch.nn.Mod
             getattr(module, name + suffix).copy_(torch.as_tensor(value))
         getattr(module, "bias_hh" + suffix).zero_()
     return module
+
+
+class Parameters:
+    """Parameter values by attribute path, as a module has them: ``P.W_xh``, ``P.attn.W_q``,
+    ``P.ff[0].weight``; oracles that read a module's parameters read these the same way."""
+
+    def __init__(self, values: dict[str, torch.Tensor]):
+        self._values = values
+        self._children: dict[str, "Parameters"] = {}
+        for path, value in values.items():
+            head, _, rest = path.partition(".")
+            if rest:
+                self._children.setdefault(head, Parameters({}))._values[rest] = value
+        for name, child in list(self._children.items()):
+            self._children[name] = Parameters(child._values)
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name in self._values:
+            return self._values[name]
+        if name in self._children:
+            return self._children[name]
+        raise AttributeError(f"no parameter {name!r}")
+
+    def __getitem__(self, index):
+        return getattr(self, str(index))
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return dict(self._values)
+
+    def named_parameters(self):
+        return iter(self._values.items())
+
+    def parameters(self):
+        return iter(self._values.values())
+
+
+def own_parameters(module, generator: torch.Generator | None = None, scale: float = 0.5) -> Parameters:
+    """New random values for every parameter of ``module`` (only their names, shapes and dtypes are
+    read from it), loaded into it with ``load_state_dict``; returns them.
+
+    A test computes its expected values from what this returns, never from the parameters the
+    module reports back: under the grader the module lives in the student's kernel, where its
+    answers are the student's claims, while these numbers are the test's own.
+    """
+    values = {}
+    for name, p in module.named_parameters():
+        values[name] = scale * torch.randn(tuple(p.shape), dtype=p.dtype, generator=generator, device="cpu").to(p.device)
+    module.load_state_dict(values, strict=False)
+    return Parameters(values)

@@ -7,6 +7,8 @@ biases whose sum is ``b_h`` (we put ``b_h`` in ``bias_ih`` and zeros in ``bias_h
 import numpy as np
 import torch
 
+from seqlab.given import rnn_forward  # noqa: F401 - the forward by nn.RNN, shared with later chapters' demos
+
 from ._torch import load_course_weights, n, t
 
 
@@ -30,14 +32,6 @@ def rnn_step(x_t, h_prev, W_xh, W_hh, b_h) -> np.ndarray:
     load_rnn_weights(cell, t(W_xh), t(W_hh), t(b_h))
     with torch.no_grad():
         return n(cell(t(x_t), t(h_prev)))
-
-
-def rnn_forward(X, h0, W_xh, W_hh, b_h) -> np.ndarray:
-    """All hidden states ``H (N, T, H)`` = h_1..h_T, by ``nn.RNN(batch_first=True)``."""
-    rnn = torch_rnn(t(W_xh), t(W_hh), t(b_h))
-    with torch.no_grad():
-        H, _ = rnn(t(X), t(h0)[None])  # nn.RNN wants h0 as (num_layers=1, N, H)
-    return n(H)
 
 
 def rnn_outputs(H, W_hy, b_y) -> np.ndarray:
