@@ -179,28 +179,52 @@ def test_a_module_is_driven_through_its_handle_and_gradients_cross(kernel):
     assert m.double() == m  # the same object in the kernel comes back as the same handle
 
 
-def test_in_place_changes_of_arguments_come_back(kernel):
+def test_gradients_and_generator_states_come_back(kernel):
     run, link = kernel
     ns = run("""
         import torch
-        def scale_(arrays, params, gen):
-            for a in arrays:
-                a *= 2
+        def scale_(params, gen):
             for p in params:
                 p.grad.mul_(0.5)
             torch.rand(3, generator=gen)
     """)
-    a = np.ones(3)
     lin = torch.nn.Linear(2, 2)
     for q in lin.parameters():
         q.grad = torch.ones_like(q)
+    weights = [q.detach().clone() for q in lin.parameters()]
     g = torch.Generator().manual_seed(0)
-    ns["scale_"]([a], lin.parameters(), g)  # a generator of parameters, as in a training loop
-    assert np.array_equal(a, [2.0, 2.0, 2.0])
+    ns["scale_"](lin.parameters(), g)  # a generator of parameters, as in a training loop
     assert all(torch.equal(q.grad, torch.full_like(q, 0.5)) for q in lin.parameters())
+    assert all(torch.equal(q, w) for q, w in zip(lin.parameters(), weights))
     fresh = torch.Generator().manual_seed(0)
     torch.rand(3, generator=fresh)
     assert torch.equal(g.get_state(), fresh.get_state())
+
+
+def test_a_call_that_changes_its_arguments_values_is_refused_and_changes_nothing_here(kernel):
+    """The judge computes expected values from its own arrays: a student's function that zeroes an
+    argument (b_h[...] = 0, then answers without the bias) must not reach them."""
+    from seqlab.testing import CheckError
+
+    run, link = kernel
+    ns = run("""
+        import numpy as np
+        def no_bias_(x, b):
+            b[...] = 0
+            return x + b
+        def nudge(x):
+            for i in range(x.size):
+                old = x.flat[i]
+                x.flat[i] = old + 1e-5
+                x.flat[i] = x.flat[i] - 1e-5   # put back, up to the last bit
+            return x.sum()
+    """)
+    x, b = np.ones(3), np.arange(3.0)
+    with pytest.raises(CheckError, match="in place"):
+        ns["no_bias_"](x, b)
+    assert np.array_equal(b, [0.0, 1.0, 2.0])
+    v = np.random.default_rng(0).normal(size=5)
+    assert ns["nudge"](v) == pytest.approx(v.sum())
 
 
 def test_callbacks_and_the_meta_device(kernel):

@@ -163,13 +163,16 @@ class Link:
         device = torch.get_default_device()
         reply = self.request({"op": "call", "h": remote._h, "args": a, "kwargs": k, "grad": torch.is_grad_enabled(),
                               "dev": device.type if device.type == "meta" else None})
-        self._apply_writeback(reply.get("wb"), refs)
+        self._apply_writeback(remote, reply.get("wb"), refs)
         value = reply.get("value")
         if reply.get("graph") is None:
             return self.decode(value)
         return self._with_graph(reply, refs)
 
-    def _apply_writeback(self, wb, refs: list) -> None:
+    def _apply_writeback(self, remote: "Remote", wb, refs: list) -> None:
+        """Take what the call was allowed to change in its arguments: tensors' ``.grad`` and generators'
+        states. A call that changed the values of an array or tensor it was given is refused: the
+        judge's data stay as they were (the expected values of a test are computed from them)."""
         import numpy as np
         import torch
 
@@ -177,23 +180,31 @@ class Link:
             return
         if type(wb) is not list:
             raise wire.WireError("bad write-back")
+        changed = []
         for item in wb:
-            if type(item) is not list or len(item) != 2 or type(item[0]) is not int or not 0 <= item[0] < len(refs):
+            if type(item) is not dict or type(item.get("ref")) is not int or not 0 <= item["ref"] < len(refs):
                 raise wire.WireError("bad write-back item")
-            target, new = refs[item[0]], self.decode(item[1])
-            if isinstance(target, np.ndarray) and isinstance(new, np.ndarray):
-                if target.shape == new.shape and target.flags.writeable:
-                    target[...] = new
-            elif isinstance(target, torch.Tensor) and isinstance(new, torch.Tensor):
-                if target.shape == new.shape:
-                    with torch.no_grad():
-                        target.copy_(new.to(target.device, target.dtype))
-                if new.grad is None:
+            target = refs[item["ref"]]
+            if item.get("changed") is True:
+                changed.append(target)
+            if "grad" in item and isinstance(target, torch.Tensor):
+                g = self.decode(item["grad"])
+                if g is None:
                     target.grad = None
-                elif new.grad.shape == target.shape:
-                    target.grad = new.grad.to(target.device, target.dtype)
-            elif isinstance(target, torch.Generator) and isinstance(new, torch.Generator):
-                target.set_state(new.get_state())
+                elif isinstance(g, torch.Tensor) and g.shape == target.shape:
+                    target.grad = g.to(target.device, target.dtype)
+            if "gen" in item and isinstance(target, torch.Generator):
+                g = self.decode(item["gen"])
+                if isinstance(g, torch.Generator):
+                    target.set_state(g.get_state())
+        if changed:
+            from seqlab.testing import CheckError
+
+            shapes = ", ".join(str(tuple(getattr(t, "shape", ()))) for t in changed[:3])
+            raise CheckError(
+                f"{remote.__name__} changed the values of an argument it was given (shape {shapes}) in place.\n"
+                "  A function of this course leaves its inputs as they were and returns new arrays:\n"
+                "  write x = x * 2 (a new array), not x *= 2 or x[...] = ... on an argument.")
 
     def _with_graph(self, reply: dict, refs: list):
         """Decode a result with autograd history in the kernel: its tensors become outputs of a

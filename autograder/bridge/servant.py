@@ -195,11 +195,24 @@ class Servant:
         return reply
 
     def _writeback(self, leaves) -> list:
-        """The arguments the call changed in place: [ref, new value] pairs."""
+        """What the call changed in its arguments, as ``{"ref", ...}`` items: ``"changed": True`` when
+        the values of an array or tensor changed (the judge refuses the call; it never takes the
+        values), ``"grad"`` for a tensor's new ``.grad`` (``clip_grad_norm_torch`` scales them in
+        place), ``"gen"`` for a generator's new state (sampling advances it)."""
         out = []
         for ref, obj, before in leaves:
-            if ref is not None and _state(obj, before) is not None:
-                out.append([ref, wire.Encoder(self.handle)(obj)])
+            if ref is None:
+                continue
+            change = _changes(obj, before)
+            if change:
+                item = {"ref": ref}
+                if change.get("values"):
+                    item["changed"] = True
+                if "grad" in change:
+                    item["grad"] = wire.Encoder(self.handle, grads=False)(change["grad"])
+                if "gen" in change:
+                    item["gen"] = wire.Encoder(self.handle)(change["gen"])
+                out.append(item)
         return out
 
     def op_backward(self, msg):
@@ -263,28 +276,54 @@ class Servant:
 OPS = {name[3:]: fn for name, fn in vars(Servant).items() if name.startswith("op_")}
 
 
-def _state(obj, before=None):
-    """A fingerprint of an argument (``before`` None), or, given the earlier one, None when it is unchanged."""
+def _state(obj):
+    """What to compare an argument with after the call."""
     import numpy as np
     import torch
 
     if isinstance(obj, np.ndarray):
-        if before is None:
-            return obj.copy()
-        same = before.shape == obj.shape and before.dtype == obj.dtype and np.array_equal(before, obj, equal_nan=obj.dtype.kind in "fc")
-        return None if same else True
+        return obj.copy()
     if isinstance(obj, torch.Tensor):
         g = obj.grad
-        now = (obj._version, id(g), None if g is None else g._version)
-        if before is None:
-            return now
-        return None if now == before else True
+        data = obj.detach().clone() if obj.device.type != "meta" else None
+        return (obj._version, data, id(g), None if g is None else g._version)
     if isinstance(obj, torch.Generator):
-        now = obj.get_state()
-        if before is None:
-            return now
-        return None if torch.equal(now, before) else True
-    return None if before is not None else ()
+        return obj.get_state()
+    return None
+
+
+def _changes(obj, before) -> dict:
+    """How an argument changed since ``_state``: {"values": True}, {"grad": new grad}, {"gen": generator}."""
+    import numpy as np
+    import torch
+
+    out: dict = {}
+    # A value perturbed and put back (a numerical gradient's x[i] += h ... x[i] -= h) may differ in its
+    # last bit: that is not a change.
+    if isinstance(obj, np.ndarray):
+        if before.shape != obj.shape or before.dtype != obj.dtype:
+            out["values"] = True
+        elif obj.dtype.kind in "fc":
+            out["values"] = not np.allclose(before, obj, rtol=1e-10, atol=1e-12, equal_nan=True)
+        else:
+            out["values"] = not np.array_equal(before, obj)
+    elif isinstance(obj, torch.Tensor):
+        version, data, grad_id, grad_version = before
+        if obj._version != version and data is not None:
+            now = obj.detach()
+            if data.shape != now.shape or data.dtype != now.dtype:
+                out["values"] = True
+            elif now.is_floating_point() or now.is_complex():
+                out["values"] = not torch.allclose(data, now, rtol=1e-10, atol=1e-12, equal_nan=True)
+            else:
+                out["values"] = not torch.equal(data, now)
+        g = obj.grad
+        if id(g) != grad_id or (g is not None and g._version != grad_version):
+            out["grad"] = g
+    elif isinstance(obj, torch.Generator):
+        if not torch.equal(obj.get_state(), before):
+            out["gen"] = obj
+    return out
 
 
 def _error(e: BaseException) -> dict:

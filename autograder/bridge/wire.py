@@ -204,7 +204,8 @@ class Encoder:
             if self.budget < 0:
                 raise WireError("over the budget")
 
-    def tensor(self, x, depth: int):
+    def tensor(self, x, depth: int, inner: bool = False):
+        """``inner``: a tensor's ``.grad``, which travels with it and is never an argument or output itself."""
         import torch
 
         self.spend(x.numel() * x.element_size())
@@ -219,7 +220,9 @@ class Encoder:
             out["tn"] = _npy(data.cpu().resolve_conj().resolve_neg().numpy())
         if self.grads and x.grad is not None and depth < MAX_DEPTH:
             g = x.grad
-            out["gr"] = self.tensor(g, depth + 1) if type(g) is torch.Tensor else None
+            out["gr"] = self.tensor(g, depth + 1, inner=True) if type(g) is torch.Tensor else None
+        if inner:
+            return out
         if self.refs is not None:
             out["ref"] = len(self.refs)
             self.refs.append(x)
@@ -327,7 +330,7 @@ class Decoder:
             return self.reference(tag, v)
         raise WireError(f"unknown tag {tag!r}")
 
-    def tensor(self, v, depth: int):
+    def tensor(self, v, depth: int, inner: bool = False):
         import torch
 
         dtype, device = torch_dtype(v.get("dt")), _device(v.get("dev", "cpu"))
@@ -350,9 +353,9 @@ class Decoder:
         elif v.get("rg") is True and (t.is_floating_point() or t.is_complex()):
             t.requires_grad_(True)
         if v.get("gr") is not None:
-            g = self.tensor(v["gr"], depth + 1)
+            g = self.tensor(v["gr"], depth + 1, inner=True)
             if g.shape == t.shape and g.dtype == t.dtype and g.device == t.device:
                 t.grad = g.detach()
-        if self.on_leaf:
+        if self.on_leaf and not inner:
             self.on_leaf(t, v)
         return t
