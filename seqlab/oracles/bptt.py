@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ._torch import n, t
+from ._torch import own_parameters  # noqa: F401 - tests load their own weights into a student's module
 from .rnn import load_rnn_weights, torch_rnn
 
 __all__ = [

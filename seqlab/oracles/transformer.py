@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from ._torch import n, t
+from ._torch import own_parameters  # noqa: F401 - tests load their own weights into a student's module
 
 # ----------------------------------------------------------------------------- helpers
 
