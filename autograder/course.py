@@ -7,7 +7,7 @@ from pathlib import Path
 
 from traitlets.config import Config
 
-from .sandbox import Limits
+from .kernel.sandbox import Limits
 
 #: The repository root (this file is autograder/course.py).
 ROOT = Path(__file__).resolve().parent.parent

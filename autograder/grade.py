@@ -158,7 +158,7 @@ def _grade(submitted: Path, out: Path, store: ResultStore, counts: dict, ctrl_c:
 
     for stale in out.glob(".staging-*"):  # left by a run that was killed outright (two runs must not share an OUT)
         shutil.rmtree(stale, ignore_errors=True)
-    from . import sandbox
+    from .kernel import sandbox
 
     staging = Path(tempfile.mkdtemp(dir=out, prefix=".staging-"))
     private = Path(tempfile.mkdtemp(prefix="seqgrade-course-"))  # mode 0700

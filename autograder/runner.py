@@ -11,7 +11,7 @@ then kills every worker with its fork server and kernels, and the caller reports
 
 Killed outright (``kill -9``, the OOM killer, a dropped SSH session), the CLI process cannot
 clean up: each worker dies with it (``_pool_init``: a parent-death signal), and takes its fork
-server and kernels along (host.py); the multiprocessing resource tracker exits when the last
+server and kernels along (kernel/host.py); the multiprocessing resource tracker exits when the last
 process holding its pipe is gone.
 """
 from __future__ import annotations
@@ -97,7 +97,7 @@ def _pool_init(parent_pid: int) -> int:
     """A local worker's initializer: die with the grading command first (if it is killed outright,
     its workers, their fork servers and kernels must not live on), then jobs.pool_init."""
     from . import jobs
-    from .sandbox import die_with_parent
+    from .kernel.sandbox import die_with_parent
 
     die_with_parent(parent_pid)
     return jobs.pool_init()
@@ -129,7 +129,7 @@ class Workers:
         """Stop the workers now, at the end of a run or on Ctrl-C: kill each worker with its fork
         server and kernels rather than wait for interpreters to wind down (their slots' locks go
         with them), then let the pool's own thread see them gone."""
-        from .sandbox import kill_trees
+        from .kernel.sandbox import kill_trees
 
         procs = list((getattr(self.pool, "_processes", None) or {}).values())
         kill_trees([p.pid for p in procs if p.pid], their_users=True, reap_roots=False)  # joined just below

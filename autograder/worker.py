@@ -1,10 +1,10 @@
 """Grade one submission (one student, one assignment): the job a worker runs.
 
-A worker (a process of the local pool, or a Dask worker) holds a *slot* (sandbox.py) and one
-fork server (host.py) for its whole life. For each notebook of the submission it assembles the
+A worker (a process of the local pool, or a Dask worker) holds a *slot* (kernel/sandbox.py) and one
+fork server (kernel/host.py) for its whole life. For each notebook of the submission it assembles the
 cells to run (assemble.py), copies the student's files into a scratch folder owned by the
 slot's user, has the fork server run the cells (the student's in a confined kernel, the
-course's tests in a judge beside it: host.py, bridge/), grades each test cell (verdict.py), and
+course's tests in a judge beside it: kernel/, judge/), grades each test cell (judge/verdict.py), and
 builds the feedback page. It returns plain data; the parent alone
 writes the gradebook and the CSVs, so parallel workers never contend for SQLite.
 """
@@ -20,11 +20,12 @@ from pathlib import Path
 
 import nbformat
 
-from . import feedback, sandbox
+from .judge import feedback
+from .kernel import sandbox
 from .assemble import assemble
-from .host import read_frame, write_frame
-from .scan import scan
-from .verdict import verdict
+from .kernel.host import read_frame, write_frame
+from .judge.scan import scan
+from .judge.verdict import verdict
 
 _LOCAL = threading.local()  # one slot and fork server per thread (Dask workers may run several)
 
@@ -42,7 +43,7 @@ class KernelHost:
         env = dict(os.environ)
         env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent) + os.pathsep + env.get("PYTHONPATH", "")
         env["SEQGRADE_PARENT"] = str(os.getpid())  # the server dies with this process (host.serve)
-        self.proc = subprocess.Popen([sys.executable, "-m", "autograder.host"], stdin=subprocess.PIPE,
+        self.proc = subprocess.Popen([sys.executable, "-m", "autograder.kernel.host"], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, env=env)
         self.ready = False
 

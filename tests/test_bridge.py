@@ -1,4 +1,4 @@
-"""The bridge between the judge and the student's kernel (autograder/bridge/): what crosses, and how.
+"""The bridge between the judge and the student's kernel (autograder/wire.py, kernel/servant.py, judge/bridge.py): what crosses, and how.
 
 The kernel here is a subprocess serving a socket (as the grader's kernel does, without the sandbox);
 this test process plays the judge. The full path (fork server, sandbox, CLI) is covered by
@@ -17,15 +17,15 @@ import numpy as np
 import pytest
 import torch
 
-from autograder.bridge import wire
-from autograder.bridge.judge import BridgeError, Link, Remote, RemoteError, bind_names
+from autograder import wire
+from autograder.judge.bridge import BridgeError, Link, Remote, RemoteError, bind_names
 from tests.harness import ROOT
 
 KERNEL = textwrap.dedent("""
     import socket, sys
     from IPython.core.interactiveshell import InteractiveShell
-    from autograder import host
-    from autograder.bridge.servant import Servant, poison_oracles
+    from autograder.kernel import host
+    from autograder.kernel.servant import Servant, poison_oracles
     sock = socket.socket(fileno=int(sys.argv[1]))
     poison_oracles()
     shell = InteractiveShell.instance()

@@ -10,7 +10,7 @@ import re
 import nbformat
 import pytest
 
-from autograder import feedback
+from autograder.judge import feedback
 from tests.harness import ROOT
 
 MATH = re.compile(r"<math\b.*?</math>", re.S)

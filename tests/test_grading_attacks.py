@@ -12,7 +12,7 @@ function: ``oracle.rnn_step`` called plainly (the message names it) or by comput
 ``torch.nn.RNN`` behind a computed name in ``RNN``. Returns too deep or too large to cross to the
 judge cost those cells only, and a correct solution with threads of its own gets full marks.
 
-No attack uses a name the static scan flags (``autograder/scan.py``; checked below), so every
+No attack uses a name the static scan flags (``autograder/judge/scan.py``; checked below), so every
 lost cell's status is ``failed`` and every other cell's is ``passed``. The expected outcomes
 follow the grading rules (DESIGN.md, "How grading decides"), not what a grader prints today.
 Chapter 02's test cells, in order: rnn_step visible (1 point) and hidden (2), rnn_forward (1, 2),
@@ -28,7 +28,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.scan import scan
+from autograder.judge.scan import scan
 from tests.harness import ROOT, source_notebook
 from tests.test_grading_faults import _cell, _hash_tree, _read
 

@@ -1,4 +1,4 @@
-"""The grader's confinement and clean exit (sandbox.py, host.py, worker.py, runner.py).
+"""The grader's confinement and clean exit (kernel/sandbox.py, kernel/host.py, worker.py, runner.py).
 
 What student code cannot reach while graded (the network: its own loopback only), the caps of
 cgroup v1 and v2 (v2 against a scratch folder laid out as the kernel lays out /sys/fs/cgroup),
@@ -25,8 +25,8 @@ import nbformat
 import psutil
 import pytest
 
-from autograder import sandbox
-from autograder.host import read_frame, write_frame
+from autograder.kernel import sandbox
+from autograder.kernel.host import read_frame, write_frame
 from tests.harness import ROOT
 from tests.test_grading_faults import EL, POINTS, A, _append, _in_body, _nb
 from tests.test_grading_incremental import COUNTS, _command, _survivors
@@ -195,7 +195,7 @@ def test_network_namespace_sees_its_own_loopback_only():
     try:
         child = _python(f"""
             import socket, threading
-            from autograder import sandbox
+            from autograder.kernel import sandbox
             print("isolated", sandbox.isolate_network())
             try:
                 socket.create_connection(("127.0.0.1", {outside.port}), timeout=2).close()
@@ -221,7 +221,7 @@ def test_network_namespace_sees_its_own_loopback_only():
 def test_a_process_dies_with_its_parent():
     middle = _python("""
         import os, time
-        from autograder import sandbox
+        from autograder.kernel import sandbox
         parent = os.getpid()
         pid = os.fork()
         if pid == 0:
@@ -240,7 +240,7 @@ def test_a_process_dies_with_its_parent():
 
 def test_a_process_whose_parent_is_already_gone_goes_at_once():
     late = _python("""
-        from autograder import sandbox
+        from autograder.kernel import sandbox
         sandbox.die_with_parent(1)  # not our parent: it "died" before we could ask to die with it
         print("still here")
     """)
@@ -262,7 +262,7 @@ def test_fork_server_cpu_backstop_and_stop_when_the_worker_goes(tmp_path):
     closed the request pipe kills the kernel it runs, at once, and exits."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     env.pop("SEQGRADE_PARENT", None)
-    host = subprocess.Popen([PY, "-m", "autograder.host"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd=ROOT)
+    host = subprocess.Popen([PY, "-m", "autograder.kernel.host"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd=ROOT)
     try:
         assert read_frame(host.stdout) == {"ready": True}
         t0 = time.monotonic()

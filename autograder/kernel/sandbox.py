@@ -772,7 +772,7 @@ def _orphaned_grader_processes() -> list[int]:
             cmd = Path(f"/proc/{d}/cmdline").read_bytes().split(b"\0")
         except (OSError, ValueError, IndexError):
             continue
-        if (b"autograder.host" in cmd and b"-m" in cmd) or (int(d) in holders and any(b"spawn_main" in c for c in cmd)):
+        if (b"autograder.kernel.host" in cmd and b"-m" in cmd) or (int(d) in holders and any(b"spawn_main" in c for c in cmd)):
             found.append(int(d))
     return found
 

@@ -16,7 +16,7 @@ import os
 import sys
 import types
 
-from . import wire
+from .. import wire
 
 #: Names IPython puts in every namespace; never reported to the judge.
 _IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}

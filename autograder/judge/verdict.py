@@ -1,6 +1,6 @@
 """The grade of one test cell, decided from what the judge saw: a pure function, no I/O.
 
-The judge (bridge/judge.py) ran the cell where no student code runs; it passed when it raised
+The judge (judge/bridge.py) ran the cell where no student code runs; it passed when it raised
 nothing. Two more facts can change the status, never the score: the student's copy of the cell
 was edited or comes from another release (it was graded as the course's current text anyway),
 and the static scan of the student's code found the tools of tampering (scan.py), which asks the

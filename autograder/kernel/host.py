@@ -6,9 +6,9 @@ course's helpers once, never computes, and forks two fresh processes for every n
   importable there (never imported before the fork, poisoned in the kernel, hidden on disk);
 - the **judge** (``_judge``), where the setup cell and every graded test cell run, with the real
   oracles; it reaches the student's functions and classes only through the data-only bridge
-  (bridge/), and decides every pass. No student code ever runs in it.
+  (judge/bridge.py, kernel/servant.py, wire.py), and decides every pass. No student code ever runs in it.
 
-Run as ``python -m autograder.host``; it reads requests and writes replies as length-prefixed
+Run as ``python -m autograder.kernel.host``; it reads requests and writes replies as length-prefixed
 JSON frames on stdin/stdout (see ``worker.KernelHost``). A request is a list of cells, each with
 its side (kernel, judge or both), and the sandbox settings; the reply has, per cell, its outputs
 and its error, and the bridge's cost. The fork server enforces per-cell time limits (SIGINT to
@@ -100,8 +100,8 @@ def preload() -> None:
     _capturing_displayhook(_SHELL)
     builtins.input = _no_input
     _run_cell(_SHELL, "_warm = 1 + 1\n_warm", 1000)  # IPython's lazy first-cell work, done once here
-    import autograder.bridge.judge  # noqa: F401 - both ends of the bridge, imported before any fork
-    import autograder.bridge.servant  # noqa: F401
+    import autograder.judge.bridge  # noqa: F401 - both ends of the bridge, imported before any fork
+    import autograder.kernel.servant  # noqa: F401
 
 
 # ---------------------------------------------------------------- the kernel (child)
@@ -209,8 +209,8 @@ def _run_cell(shell, source: str, limit: int) -> tuple[list, dict | None]:
 
 def _kernel(req: dict, sock) -> None:
     """The student's kernel: confined, it runs the student's cells (and the course's cells that only
-    define what they use) when the judge asks, and answers the judge's calls (bridge/servant.py)."""
-    from .bridge.servant import Servant, poison_oracles
+    define what they use) when the judge asks, and answers the judge's calls (servant.py)."""
+    from .servant import Servant, poison_oracles
 
     sandbox.confine(req)
     _quiet_fds(keep={sock.fileno()})
@@ -230,8 +230,8 @@ def _kernel(req: dict, sock) -> None:
 
 
 def _judge(req: dict, sock, wfd: int, skip: set[int]) -> None:
-    """The judge: runs the setup and test cells, where no student code has run (bridge/judge.py)."""
-    from .bridge import judge
+    """The judge: runs the setup and test cells, where no student code has run (judge/bridge.py)."""
+    from ..judge import bridge as judge
 
     sandbox.die_with_parent(req["parent_pid"])
     judge.protect_self()

@@ -3,7 +3,7 @@
 The judge is a process forked from the fork server (which never runs student code either) beside
 each notebook's kernel. It runs the setup cell and every graded test cell itself, with the real
 ``seqlab.oracles``; the student's cells, and the course's cells that only define what the
-student's code uses, run in the kernel (servant.py). After each kernel cell the kernel reports
+student's code uses, run in the kernel (kernel/servant.py). After each kernel cell the kernel reports
 the names it defined: data arrive as data, functions, classes and objects as :class:`Remote`
 proxies. A test cell reads the same here as in JupyterLab: ``rnn_step(x, h, ...)`` calls the
 kernel with the arguments as data and gets the result back as data; ``RNN(3, 5)`` makes a module
@@ -23,7 +23,7 @@ import os
 import time
 import weakref
 
-from . import wire
+from .. import wire
 
 #: Exceptions that cross as themselves (the student's ValueError is a ValueError to ``check_raises``).
 _BUILTIN_ERRORS = {name: cls for name, cls in vars(builtins).items()
