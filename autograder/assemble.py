@@ -30,7 +30,6 @@ class RunCell:
     #: "markdown" (shown in the feedback, not run)
     kind: str
     grade_id: str | None = None
-    setup: bool = False
 
 
 @dataclass
@@ -38,9 +37,6 @@ class Plan:
     cells: list[RunCell]
     #: grade_id -> "edited" / "outdated" for test cells whose text differs from the release
     test_cell_changes: dict[str, str] = field(default_factory=dict)
-    #: grade ids of solution cells the student's file did not have (matched by content or missing)
-    recovered: list[str] = field(default_factory=list)
-    missing_solutions: list[str] = field(default_factory=list)
 
 
 def _meta(cell) -> dict:
@@ -101,7 +97,6 @@ def assemble(source_nb, release_nb, student_nb, history: dict[str, set[str]] | N
                 break
     del pos
     # 3. solution cells by the names they define
-    plan_recovered = []
     for g in src_ids:
         if not g or g in used or not is_solution[g]:
             continue
@@ -110,7 +105,6 @@ def assemble(source_nb, release_nb, student_nb, history: dict[str, set[str]] | N
             if assigned[k] is None and stu[k].get("cell_type") == "code" and names and names <= _defined_names(_source(stu[k])):
                 assigned[k] = g
                 used.add(g)
-                plan_recovered.append(g)
                 break
 
     cells: list[RunCell] = []
@@ -128,7 +122,7 @@ def assemble(source_nb, release_nb, student_nb, history: dict[str, set[str]] | N
             last_src = max(last_src, src_index[g])
         else:
             sc = src_cells[src_index[g]]
-            cells.append(RunCell(_source(sc), "course", g, setup=(g == "setup" or not _meta(sc).get("grade"))))
+            cells.append(RunCell(_source(sc), "course", g))
             last_src = max(last_src, src_index[g])
             if _meta(sc).get("grade") and g in rel_by_id:
                 change = _compare(c, rel_by_id[g], _norm(_source(sc)), history.get(g, set()))
@@ -136,16 +130,14 @@ def assemble(source_nb, release_nb, student_nb, history: dict[str, set[str]] | N
                     changes[g] = change
         placed_src.append(last_src)
     # 4. put back course cells the student deleted, after the course cell that precedes them
-    missing_solutions = []
     for i, (g, sc) in enumerate(zip(src_ids, src_cells)):
         if sc.get("cell_type") != "code" or (g and g in used):
             continue
         if not g:
             continue  # an unlocked plain cell of the course (a demo): the student's version, if any, ran
         if is_solution[g]:
-            missing_solutions.append(g)  # nothing defines its names: the tests that use them fail
-            continue
-        rc = RunCell(_source(sc), "course", g, setup=not _meta(sc).get("grade"))
+            continue  # nothing defines its names: the tests that use them fail
+        rc = RunCell(_source(sc), "course", g)
         at = 0
         for j, p in enumerate(placed_src):
             if p < i:
@@ -153,7 +145,7 @@ def assemble(source_nb, release_nb, student_nb, history: dict[str, set[str]] | N
         cells.insert(at, rc)
         placed_src.insert(at, i)
         used.add(g)
-    return Plan(cells, changes, plan_recovered, missing_solutions)
+    return Plan(cells, changes)
 
 
 def _compare(student_cell, release_cell, source_text: str, earlier: set[str]) -> str | None:

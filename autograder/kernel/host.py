@@ -482,7 +482,7 @@ def run(req: dict, cgroups=None) -> dict:
     for j in range(n):  # cells after the end (cannot happen) or skipped by a death
         if results[j] is None:
             results[j] = {"outputs": [], "error": {"ename": "NotRun", "evalue": "not run", "traceback": []}}
-    return {"cells": results, "deaths": deaths, "wall": time.monotonic() - t0, "bridge": bridge}
+    return {"cells": results, "bridge": bridge}
 
 
 def serve() -> None:
