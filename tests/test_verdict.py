@@ -1,0 +1,38 @@
+"""The grade of one test cell (autograder/judge/verdict.py): a pure function of what the judge saw."""
+from autograder.judge.verdict import CellVerdict, verdict
+
+ERR = {"ename": "CheckError", "evalue": "rnn_step(...) is wrong."}
+
+
+def test_a_cell_that_raised_nothing_gets_its_points():
+    assert verdict("t", 2, None) == CellVerdict("t", 2.0, 2.0, "passed", "")
+
+
+def test_a_cell_that_raised_gets_nothing_and_says_why():
+    v = verdict("t", 2, ERR)
+    assert (v.score, v.max_score, v.status) == (0.0, 2.0, "failed")
+    assert v.message == "CheckError: rnn_step(...) is wrong."
+
+
+def test_an_edited_test_cell_is_flagged_but_graded_as_the_course_wrote_it():
+    assert verdict("t", 1, None, "edited").score == 1.0
+    v = verdict("t", 1, ERR, "edited")
+    assert (v.score, v.status) == (0.0, "tampered") and v.message.startswith("the test cell was edited")
+
+
+def test_a_test_cell_of_another_release_is_outdated():
+    v = verdict("t", 1, None, "outdated")
+    assert (v.score, v.status) == (1.0, "outdated") and "another release" in v.message
+
+
+def test_flags_change_the_status_never_the_score():
+    passed = verdict("t", 3, None, None, ["line 2: sets np.allclose"])
+    failed = verdict("t", 3, ERR, "outdated", ["line 2: sets np.allclose"])
+    assert (passed.score, passed.status) == (3.0, "tampered") and "np.allclose" in passed.message
+    assert (failed.score, failed.status) == (0.0, "tampered")
+
+
+def test_long_errors_are_cut_and_rows_have_the_csv_columns():
+    v = verdict("t", 1, {"ename": "ValueError", "evalue": "x" * 2000})
+    assert len(v.message) <= 500
+    assert set(v.row()) == {"grade_id", "score", "max_score", "status", "message"}
