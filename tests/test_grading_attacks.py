@@ -64,8 +64,7 @@ CASES = {
 }
 
 #: Attacks on the checks themselves: their rnn_step misses the bias, and the judge's own check must say so.
-BIASLESS = ["thread", "itimer", "audit-hook", "finalizer", "del-hook", "module-dicts", "oracle-swap", "module-class",
-            "mutate-inputs"]
+BIASLESS = ["thread", "itimer", "audit-hook", "finalizer", "del-hook", "module-dicts", "oracle-swap", "module-class"]
 
 #: rnn_forward of the submissions whose rnn_step is wrong: its own step, so that only rnn_step's cells can be lost.
 OWN_FORWARD = '''def rnn_forward(X, h0, W_xh, W_hh, b_h):
@@ -155,6 +154,11 @@ def test_every_submission_ran_to_the_end(graded):
 def test_the_judge_names_the_missing_bias(graded, student):
     """The lost cells were decided by the course's own check, on the student's values."""
     assert "the bias b_h is missing" in _page(graded, student)
+
+
+def test_changing_an_argument_in_place_is_refused_by_name(graded):
+    """The judge's arrays never take the kernel's changes: the call that zeroed its b_h is refused."""
+    assert "changed the values of an argument it was given" in _page(graded, "mutate-inputs")
 
 
 def test_the_oracle_call_is_named_in_the_feedback(graded):
