@@ -189,7 +189,7 @@ def _grade(submitted: Path, out: Path, store: ResultStore, counts: dict, ctrl_c:
         grader = grader_digest(root)
         todo, reused = [], []
         for job in jobs:
-            job["fingerprint"] = fingerprint(job, grader)
+            job.fingerprint = fingerprint(job, grader)
             stored = None if force else store.load(job)
             if stored is None:
                 todo.append(job)
@@ -212,7 +212,7 @@ def _grade(submitted: Path, out: Path, store: ResultStore, counts: dict, ctrl_c:
         write_summary(report, staging / "summary.csv", reused + results)
         lap("CSVs")
         with ctrl_c.held():
-            _publish(staging, out, partial=partial, touched=[(r["student"], r["assignment"]) for r in reused + results])
+            _publish(staging, out, partial=partial, touched=[(r.student, r.assignment) for r in reused + results])
     finally:
         with ctrl_c.held():
             if pool is not None:
@@ -220,7 +220,7 @@ def _grade(submitted: Path, out: Path, store: ResultStore, counts: dict, ctrl_c:
             shutil.rmtree(private, ignore_errors=True)
             shutil.rmtree(staging, ignore_errors=True)
     report.timings = timings
-    busy = [r.get("seconds", 0.0) for r in results]
+    busy = [r.seconds for r in results]
     if busy:
         timings["mean seconds per submission on a worker"] = sum(busy) / len(busy)
     for k, v in timings.items():

@@ -93,11 +93,11 @@ def prepare(root: Path, private: Path, out: Path, only_assignments, submitted: P
             "db_url": f"sqlite:///{db_path}"}
 
 
-def merge(report, prepared: dict, results: list[dict], statuses: dict, out: Path, *, partial: bool) -> list[dict]:
+def merge(report, prepared: dict, results: list, statuses: dict, out: Path, *, partial: bool) -> list[dict]:
     """Write results into the gradebook and feedback/; return the cells.csv rows of this run."""
     from .plan import Problem
 
-    by_key = {(r["student"], r["assignment"]): r for r in results}
+    by_key = {(r.student, r.assignment): r for r in results}  # records.JobResult
     rows = []
     with Gradebook(prepared["db_url"], course.COURSE_ID) as gb:
         for student in report.students:
@@ -117,11 +117,11 @@ def merge(report, prepared: dict, results: list[dict], statuses: dict, out: Path
                 for cell in prepared["cells_of"][a]:
                     key = (student, a, cell.notebook)
                     st, score = statuses.get(key), 0.0
-                    nb_res = (res or {}).get("notebooks", {}).get(cell.notebook) if res else None
+                    nb_res = res.notebooks.get(cell.notebook) if res else None
                     if st is None:
                         row = None
-                        if nb_res and nb_res.get("cells"):
-                            row = next((r for r in nb_res["cells"] if r["grade_id"] == cell.grade_id), None)
+                        if nb_res and nb_res.cells:
+                            row = next((r for r in nb_res.cells if r["grade_id"] == cell.grade_id), None)
                         if row is None:
                             st = "error"
                         else:
@@ -134,17 +134,17 @@ def merge(report, prepared: dict, results: list[dict], statuses: dict, out: Path
                                      score=score, max_score=cell.points, status=st))
                 if res is not None:
                     gb.db.commit()
-                    for name, nb_res in res["notebooks"].items():
-                        if nb_res.get("problem"):
-                            report.problems.append(Problem(student, a, f"{res.get('path', student + '/' + a)}/{name}.ipynb", nb_res["problem"]))
-                        if nb_res.get("note"):
-                            report.notes.append(f"{student}/{a}/{name}.ipynb: {nb_res['note']}")
-                        if nb_res.get("feedback"):
+                    for name, nb_res in res.notebooks.items():
+                        if nb_res.problem:
+                            report.problems.append(Problem(student, a, f"{res.path or student + '/' + a}/{name}.ipynb", nb_res.problem))
+                        if nb_res.note:
+                            report.notes.append(f"{student}/{a}/{name}.ipynb: {nb_res.note}")
+                        if nb_res.feedback:
                             dest = out / "feedback" / student / a
                             dest.mkdir(parents=True, exist_ok=True)
-                            (dest / f"{name}.html").write_text(nb_res["feedback"], encoding="utf-8")
-                    if res.get("path") and (out / "feedback" / student / a).is_dir():
-                        copy_submission_records(Path(res["path"]), out / "feedback" / student / a)
+                            (dest / f"{name}.html").write_text(nb_res.feedback, encoding="utf-8")
+                    if res.path and (out / "feedback" / student / a).is_dir():
+                        copy_submission_records(Path(res.path), out / "feedback" / student / a)
     return rows
 
 

@@ -31,7 +31,7 @@ def warm() -> int:
     return _warm()
 
 
-def grade_job(job: dict) -> dict:
+def grade_job(job):  # records.Job -> records.JobResult
     from .worker import grade_job as _grade_job
 
     return _grade_job(job)

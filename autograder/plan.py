@@ -14,6 +14,8 @@ from pathlib import Path
 
 import nbformat
 
+from .records import Job, NotebookJob
+
 GRADES_COLUMNS = ["student_id", "assignment", "score", "max_score"]
 CELLS_COLUMNS = ["student_id", "assignment", "notebook", "grade_id", "score", "max_score", "status"]
 MAX_SUBMISSION_BYTES = 50 << 20
@@ -161,8 +163,7 @@ def plan_jobs(submitted: Path, out: Path, prepared: dict, *, roster: Path | None
                     report.problems.append(Problem(student, a, str(present[nb]), problem))
                     statuses[(student, a, nb)] = "invalid"
                     continue
-                job_nbs[nb] = dict(prepared["notebooks"][a][nb], student_json=text)
+                job_nbs[nb] = NotebookJob(**prepared["notebooks"][a][nb], student_json=text)
             if job_nbs:
-                jobs.append({"student": student, "assignment": a, "notebooks": job_nbs, "files": _files(adir),
-                             "settings": settings, "path": str(adir)})
+                jobs.append(Job(student, a, job_nbs, _files(adir), settings, path=str(adir)))
     return report, jobs, statuses

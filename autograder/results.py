@@ -71,23 +71,23 @@ def merge_rows(report, cell_rows: list[dict], out: Path, *, partial: bool, dest:
     write_csv(dest / "cells.csv", CELLS_COLUMNS, all_cells)
 
 
-def _cost(results: list[dict], assignment: str) -> dict:
-    """Means per submission of ``assignment`` over ``results`` (``worker.grade_job``'s dicts, graded
+def _cost(results: list, assignment: str) -> dict:
+    """Means per submission of ``assignment`` over ``results`` (``records.JobResult``, graded
     or reused): worker seconds, and calls, bytes and seconds on the judge's bridge summed over the
     submission's notebooks. A figure no result carries is blank."""
-    mine = [r for r in results if r.get("assignment") == assignment]
+    mine = [r for r in results if r.assignment == assignment]
     per = {k: [] for k in COST_COLUMNS}
     for r in mine:
-        if r.get("seconds") is not None:
-            per["seconds"].append(r["seconds"])
-        bridges = [nb.get("bridge") for nb in (r.get("notebooks") or {}).values()]
+        if r.seconds is not None:
+            per["seconds"].append(r.seconds)
+        bridges = [nb.bridge for nb in r.notebooks.values()]
         if bridges and all(isinstance(b, dict) and b for b in bridges):  # one without figures would make the sum a guess
             for k in ("calls", "bytes", "seconds"):
                 per[f"bridge_{k}"].append(sum(b.get(k, 0) for b in bridges))
     return {k: round(statistics.mean(v), 4) if v else "" for k, v in per.items()}
 
 
-def _summary(report, results: list[dict]) -> list[dict]:
+def _summary(report, results: list) -> list[dict]:
     rows = []
     grades, cells = report.all_grades, report.all_cells
     for a in sorted({g["assignment"] for g in grades}):
@@ -109,7 +109,7 @@ def _summary(report, results: list[dict]) -> list[dict]:
     return rows
 
 
-def write_summary(report, path: Path, results: list[dict] = ()) -> None:
+def write_summary(report, path: Path, results: list = ()) -> None:
     """``results``: this run's per-submission results (graded and reused), for the cost columns."""
     report.summary = _summary(report, list(results))
     write_csv(path, SUMMARY_COLUMNS, report.summary)

@@ -74,10 +74,12 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
-def _failed(job: dict, e: BaseException) -> dict:
-    return {"student": job["student"], "assignment": job["assignment"], "path": job.get("path"),
-            "notebooks": {n: {"cells": None, "feedback": None, "problem": f"could not be graded: {type(e).__name__}: {e}"}
-                          for n in job["notebooks"]}}
+def _failed(job, e: BaseException):
+    from .records import JobResult, NotebookResult
+
+    problem = f"could not be graded: {type(e).__name__}: {e}"
+    return JobResult(job.student, job.assignment, {n: NotebookResult(None, problem=problem) for n in job.notebooks},
+                     path=job.path)
 
 
 @contextlib.contextmanager
@@ -176,7 +178,7 @@ def gather(completed, job_of, bar: Progress, on_result=None) -> list[dict]:
             res = fut.result()
         except Exception as e:  # noqa: BLE001 - a worker that died takes only its job down
             res = _failed(job, e)
-        res["path"] = job.get("path")
+        res.path = job.path
         if on_result is not None:
             on_result(job, res)
         results.append(res)

@@ -19,6 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from .records import Job, JobResult
+
 #: Libraries whose version can change a grade or a feedback page.
 FINGERPRINT_DISTRIBUTIONS = ("numpy", "torch", "ipython", "nbformat", "nbconvert", "nbgrader")
 
@@ -56,22 +58,22 @@ def grader_digest(root: Path) -> str:
     return h.hexdigest()
 
 
-def fingerprint(job: dict, grader: str) -> str:
+def fingerprint(job: Job, grader: str) -> str:
     """What a job's result depends on, as one hex digest; ``grader`` is ``grader_digest(root)``.
 
     The sandbox settings count except ``hide``: it names this run's scratch folders, which
     change every run and decide nothing about the grade.
     """
     h = hashlib.sha256()
-    settings = {k: v for k, v in job["settings"].items() if k != "hide"}
-    _feed(h, "grader", grader, "settings", json.dumps(settings, sort_keys=True), "student", job["student"],
-          "assignment", job["assignment"])
-    for rel in sorted(job["files"]):
-        _feed(h, "file", rel, job["files"][rel])
-    for name in sorted(job["notebooks"]):
-        nb = job["notebooks"][name]
-        _feed(h, "notebook", name, nb["source_json"], nb["release_json"], json.dumps(nb.get("history") or {}, sort_keys=True),
-              nb["student_json"])
+    settings = {k: v for k, v in job.settings.items() if k != "hide"}
+    _feed(h, "grader", grader, "settings", json.dumps(settings, sort_keys=True), "student", job.student,
+          "assignment", job.assignment)
+    for rel in sorted(job.files):
+        _feed(h, "file", rel, job.files[rel])
+    for name in sorted(job.notebooks):
+        nb = job.notebooks[name]
+        _feed(h, "notebook", name, nb.source_json, nb.release_json, json.dumps(nb.history or {}, sort_keys=True),
+              nb.student_json)
     return h.hexdigest()
 
 
@@ -94,36 +96,37 @@ class ResultStore:
     def has(self, student: str, assignment: str) -> bool:
         return self.path(student, assignment).is_file()
 
-    def load(self, job: dict) -> dict | None:
+    def load(self, job: Job) -> JobResult | None:
         """The stored result of ``job`` if it was graded under the same fingerprint, else None."""
         try:
-            stored = json.loads(self.path(job["student"], job["assignment"]).read_text(encoding="utf-8"))
+            stored = json.loads(self.path(job.student, job.assignment).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
-        if not isinstance(stored, dict) or stored.get("fingerprint") != job["fingerprint"]:
+        if not isinstance(stored, dict) or stored.get("fingerprint") != job.fingerprint:
             return None
-        result = stored.get("result")
-        if not isinstance(result, dict):
+        try:
+            result = JobResult.from_dict(stored["result"])
+        except (KeyError, TypeError, ValueError, AttributeError):  # a damaged or older file: grade again
             return None
-        result["path"] = job.get("path")
+        result.path = job.path
         return result
 
     @staticmethod
-    def keepable(result: dict) -> bool:
+    def keepable(result: JobResult) -> bool:
         """Only a complete grading is kept: a notebook that could not be graded (a worker or fork
         server that died, a Ctrl-C) is graded again next run rather than remembered as a zero."""
-        notebooks = result.get("notebooks") or {}
-        return bool(notebooks) and all(nb.get("cells") is not None and not nb.get("problem") for nb in notebooks.values())
+        notebooks = result.notebooks
+        return bool(notebooks) and all(nb.cells is not None and not nb.problem for nb in notebooks.values())
 
-    def save(self, job: dict, result: dict) -> bool:
-        if "fingerprint" not in job or not self.keepable(result):
+    def save(self, job: Job, result: JobResult) -> bool:
+        if job.fingerprint is None or not self.keepable(result):
             return False
-        dest = self.path(job["student"], job["assignment"])
+        dest = self.path(job.student, job.assignment)
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.stem}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump({"fingerprint": job["fingerprint"], "result": result}, f)
+                json.dump({"fingerprint": job.fingerprint, "result": result.to_dict()}, f)
             os.replace(tmp, dest)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

@@ -26,6 +26,7 @@ from .assemble import assemble
 from .kernel.host import read_frame, write_frame
 from .judge.scan import scan
 from .judge.verdict import verdict
+from .records import Job, JobResult, NotebookJob, NotebookResult
 
 _LOCAL = threading.local()  # one slot and fork server per thread (Dask workers may run several)
 
@@ -130,20 +131,20 @@ def _side(rc, graded_ids: set) -> str:
     return "kernel"
 
 
-def grade_notebook(nb_job: dict, settings: dict, files: dict[str, bytes], name: str) -> dict:
+def grade_notebook(nb_job: NotebookJob, settings: dict, files: dict[str, bytes], name: str) -> NotebookResult:
     """Grade one notebook; returns its cells' rows and its feedback page."""
     st = init_worker()
-    source = nbformat.reads(nb_job["source_json"], as_version=4)
-    release = nbformat.reads(nb_job["release_json"], as_version=4)
+    source = nbformat.reads(nb_job.source_json, as_version=4)
+    release = nbformat.reads(nb_job.release_json, as_version=4)
     graded = [(c.metadata["nbgrader"]["grade_id"], float(c.metadata["nbgrader"].get("points", 0)), c)
               for c in source.cells if (c.metadata.get("nbgrader") or {}).get("grade")]
     rel_by_id = {c.metadata["nbgrader"]["grade_id"]: c for c in release.cells if (c.metadata.get("nbgrader") or {}).get("grade_id")}
     try:
-        student = nbformat.reads(nb_job["student_json"], as_version=4)
+        student = nbformat.reads(nb_job.student_json, as_version=4)
     except Exception as e:  # noqa: BLE001 - the parent checks too; a race or a worker-only failure
-        return {"cells": [dict(grade_id=g, score=0.0, max_score=p, status="invalid", message=str(e)) for g, p, _ in graded],
-                "problem": f"not a valid notebook ({type(e).__name__}: {e})", "feedback": None}
-    history = {g: set(v) for g, v in (nb_job.get("history") or {}).items()}
+        return NotebookResult([dict(grade_id=g, score=0.0, max_score=p, status="invalid", message=str(e)) for g, p, _ in graded],
+                              problem=f"not a valid notebook ({type(e).__name__}: {e})")
+    history = {g: set(v) for g, v in (nb_job.history or {}).items()}
     plan = assemble(source, release, student, history)
     flags = []
     for rc in plan.cells:
@@ -170,8 +171,8 @@ def grade_notebook(nb_job: dict, settings: dict, files: dict[str, bytes], name: 
     finally:
         shutil.rmtree(job_dir, ignore_errors=True)
     if "fatal" in reply:
-        return {"cells": [dict(grade_id=g, score=0.0, max_score=p, status="error", message=reply["fatal"]) for g, p, _ in graded],
-                "problem": f"could not be graded: {reply['fatal']}", "feedback": None}
+        return NotebookResult([dict(grade_id=g, score=0.0, max_score=p, status="error", message=reply["fatal"]) for g, p, _ in graded],
+                              problem=f"could not be graded: {reply['fatal']}")
     results = reply["cells"]
     by_gid = {rc.grade_id: k for k, rc in enumerate(run_cells) if rc.kind == "course" and rc.grade_id}
 
@@ -215,19 +216,19 @@ def grade_notebook(nb_job: dict, settings: dict, files: dict[str, bytes], name: 
         rows_problem = f"feedback could not be rendered: {type(e).__name__}: {e}"
     else:
         rows_problem = None
-    return {"cells": rows, "feedback": html, "problem": None, "note": rows_problem, "bridge": reply.get("bridge") or {}}
+    return NotebookResult(rows, html, note=rows_problem, bridge=reply.get("bridge") or {})
 
 
-def grade_job(job: dict) -> dict:
+def grade_job(job: Job) -> JobResult:
     """One student's one assignment: every notebook, each in its own kernel."""
     t0 = time.monotonic()
-    out = {"student": job["student"], "assignment": job["assignment"], "notebooks": {}}
-    for name, nb_job in job["notebooks"].items():
+    out = JobResult(job.student, job.assignment, {}, path=job.path)
+    for name, nb_job in job.notebooks.items():
         try:
-            out["notebooks"][name] = grade_notebook(nb_job, job["settings"], job["files"], name)
+            out.notebooks[name] = grade_notebook(nb_job, job.settings, job.files, name)
         except Exception as e:  # noqa: BLE001 - one broken submission never stops the batch
-            out["notebooks"][name] = {"cells": None, "feedback": None, "problem": f"could not be graded: {type(e).__name__}: {e}"}
-    out["seconds"] = time.monotonic() - t0
+            out.notebooks[name] = NotebookResult(None, problem=f"could not be graded: {type(e).__name__}: {e}")
+    out.seconds = time.monotonic() - t0
     return out
 
 

@@ -8,6 +8,7 @@ The fast tests pin down the fingerprint and the result store on their own.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import re
@@ -23,6 +24,7 @@ import psutil
 import pytest
 
 from autograder import store
+from autograder.records import Job, JobResult, NotebookJob, NotebookResult
 from autograder.store import ResultStore, fingerprint, grader_digest
 from tests.harness import ROOT, release_notebook, source_notebook
 
@@ -246,7 +248,7 @@ def test_force_regrades_everything(batch, reference, tmp_path):
 
 # ---------------------------------------------------------------- fast: the fingerprint and the store
 
-def _job(**change) -> dict:
+def _job(**change) -> Job:
     job = {"student": "alice", "assignment": "02-rnn", "path": "/submitted/alice/02-rnn",
            "files": {"02-rnn.ipynb": b'{"cells": []}', "data.txt": b"abc"},
            "notebooks": {"02-rnn": {"source_json": "SOURCE", "release_json": "RELEASE", "history": {"t": ["old"]},
@@ -259,7 +261,8 @@ def _job(**change) -> dict:
             target[name] = value
         else:
             job[where] = value
-    return job
+    job["notebooks"] = {n: NotebookJob(**nb) for n, nb in job["notebooks"].items()}
+    return Job(**job)
 
 
 @pytest.mark.parametrize("change", [
@@ -289,31 +292,34 @@ def test_grader_digest_follows_library_versions(monkeypatch):
     assert grader_digest(ROOT) != before
 
 
-def _result(**nb) -> dict:
-    return {"student": "alice", "assignment": "02-rnn", "seconds": 1.5,
-            "notebooks": {"02-rnn": {"cells": [{"grade_id": "t", "score": 2.0, "max_score": 2.0, "status": "passed",
-                                                "message": ""}], "feedback": "<html>é</html>", "problem": None, **nb}}}
+def _result(**nb) -> JobResult:
+    fields = dict(cells=[{"grade_id": "t", "score": 2.0, "max_score": 2.0, "status": "passed", "message": ""}],
+                  feedback="<html>é</html>", problem=None)
+    fields.update(nb)
+    return JobResult("alice", "02-rnn", {"02-rnn": NotebookResult(**fields)}, seconds=1.5)
 
 
 def test_store_gives_back_a_result_only_under_the_same_fingerprint(tmp_path):
     store, job = ResultStore(tmp_path / ".cache"), _job()
-    job["fingerprint"] = "f1"
+    job.fingerprint = "f1"
     assert store.load(job) is None
     assert store.save(job, _result()) and store.saved == 1
-    assert store.load(job) == dict(_result(), path=job["path"])
-    assert store.load(dict(job, fingerprint="f2")) is None
+    expected = _result()
+    expected.path = job.path
+    assert store.load(job) == expected
+    assert store.load(dataclasses.replace(job, fingerprint="f2")) is None
     assert [p.name for p in (tmp_path / ".cache" / "alice").iterdir()] == ["02-rnn.json"]  # no temporary left
 
 
 def test_store_keeps_only_complete_gradings(tmp_path):
-    store, job = ResultStore(tmp_path), dict(_job(), fingerprint="f1")
+    store, job = ResultStore(tmp_path), dataclasses.replace(_job(), fingerprint="f1")
     assert not store.save(job, _result(cells=None, problem="could not be graded: BrokenProcessPool: ..."))
     assert not store.save(job, _result(problem="could not be graded: the fork server died"))
     assert store.saved == 0 and store.load(job) is None
 
 
 def test_store_treats_a_damaged_file_as_absent(tmp_path):
-    store, job = ResultStore(tmp_path), dict(_job(), fingerprint="f1")
+    store, job = ResultStore(tmp_path), dataclasses.replace(_job(), fingerprint="f1")
     store.path("alice", "02-rnn").parent.mkdir(parents=True)
     store.path("alice", "02-rnn").write_text('{"fingerprint": "f1", "result": {"notebooks"')
     assert store.load(job) is None
