@@ -11,12 +11,21 @@ Names are resolved through the imports and simple assignments of the cells and o
 and ``importlib.import_module("seqlab.oracles.rnn")`` all name a path. A path matches a
 forbidden one when both import to the same object (so the private home of a class matches its
 public name), or, when either cannot be imported, when the strings are equal. A forbidden
-entry that is a module (``"torch"``) forbids everything in it. Nothing the student wrote is
-ever run; the only imports are of modules under the roots of ``forbidden`` and of ``seqlab``.
+entry that is a module (``"torch"``) forbids everything in it. ``seqlab.given`` (earlier
+chapters' answers computed by built-ins) is forbidden like the oracles.
+
+A name the reader cannot see is refused rather than guessed: a lookup by a computed name in a
+module or a module's dict (``getattr(torch.nn, "R" + "NN")``, ``vars(m)[k]``, ``sys.modules[k]``,
+``attrgetter(k)``), an import by a computed name, ``eval``/``exec``/``compile``, and a module
+handed over as a value (to a helper, a container, an attribute), where a later lookup would be
+out of sight. Lookups in the student's own objects (``getattr(self, name)``) stay allowed. Globals
+the answer uses that are not plain aliases (``f = getattr(...)``) are read like helpers.
+Nothing the student wrote is ever run; the only imports are of modules under fixed roots.
 """
 from __future__ import annotations
 
 import ast
+import builtins
 import functools
 import importlib
 import sys
@@ -24,6 +33,12 @@ import types
 from typing import Any, Sequence
 
 ORACLES = "seqlab.oracles"
+GIVEN = "seqlab.given"
+
+_GIVEN_WHAT = f"a course helper that computes an earlier chapter's answer ({GIVEN})"
+_ATEN = "torch.ops.aten."
+#: The end of every message about a name the reader cannot see.
+_UNSEEN = ": an answer must name what it calls, so that the grader can tell it is the student's own work"
 
 
 def violations(name: str, cells: Sequence[str], forbidden: Sequence[str] = ()) -> list[str]:
@@ -40,9 +55,7 @@ def violations(name: str, cells: Sequence[str], forbidden: Sequence[str] = ()) -
         if reason:
             found.append(f"line {binding.node.lineno}: {name} is {binding.text}{reason}")
         return found
-    if not isinstance(binding.node, _DEFS):  # bound to something we cannot name
-        return []
-    queue, seen = [name], {name}
+    queue, seen = [name], {name}  # a name bound to an expression we cannot name: read the statement
     while queue:
         current = queue.pop(0)
         node_binding = program.bindings[current]
@@ -71,8 +84,9 @@ def definition(name: str, cells: Sequence[str]) -> str | None:
 def forbidden_object(obj: Any, forbidden: Sequence[str] = ()) -> str | None:
     """Why the object ``obj`` itself is not the student's (an oracle, or one of ``forbidden``), or None."""
     module = getattr(obj, "__module__", None) or getattr(obj, "__name__", "")
-    if isinstance(module, str) and (module == ORACLES or module.startswith(ORACLES + ".")):
-        return f"{getattr(obj, '__name__', obj)} is the course's reference answer ({ORACLES})"
+    for home, what in ((ORACLES, f"the course's reference answer ({ORACLES})"), (GIVEN, _GIVEN_WHAT)):
+        if isinstance(module, str) and (module == home or module.startswith(home + ".")):
+            return f"{getattr(obj, '__name__', obj)} is {what}"
     for path in forbidden:
         target = _lookup(path)
         if target is not None and target is obj:
@@ -147,6 +161,18 @@ class _Program:
             for target in targets:
                 if isinstance(target, ast.Name):
                     self.bindings[target.id] = _Binding(stmt, source, path, text[:60])
+                else:  # ``a, b = ...``: names we cannot follow one by one; the statement is read
+                    self._bind_statement(target, stmt, source)
+        elif isinstance(stmt, (ast.For, ast.AsyncFor, ast.With, ast.AsyncWith, ast.AugAssign)):
+            targets = [stmt.target] if not isinstance(stmt, (ast.With, ast.AsyncWith)) else [
+                item.optional_vars for item in stmt.items if item.optional_vars is not None]
+            for target in targets:
+                self._bind_statement(target, stmt, source)
+
+    def _bind_statement(self, target: ast.AST, stmt: ast.stmt, source: str) -> None:
+        for sub in ast.walk(target):
+            if isinstance(sub, ast.Name):
+                self.bindings[sub.id] = _Binding(stmt, source, None)
 
 
 def _import_aliases(stmt: ast.Import | ast.ImportFrom) -> list[tuple[str, str]]:
@@ -163,33 +189,105 @@ def _resolve(node: ast.AST, lookup, is_bound) -> str | None:
     """The dotted path ``node`` names (``nn.LSTM`` -> ``"torch.nn.LSTM"``), or None.
 
     ``lookup(name)`` gives the path of a name; ``is_bound(name)`` says the code binds a name
-    itself, so that builtins such as ``getattr`` count only when not rebound.
+    itself, so that builtins such as ``getattr`` count only when not rebound (an unbound builtin
+    is ``builtins.<name>``). A module's dict is ``<module>.__dict__`` (``vars(m)``, ``m.__dict__``,
+    ``globals()`` as ``__main__.__dict__``); a constant key in it, in ``sys.modules``, or given
+    to ``getattr``, ``__getattribute__``, ``attrgetter(...)(m)``, ``__import__`` or
+    ``import_module`` names a path as an attribute would.
     """
     if isinstance(node, ast.Name):
-        return lookup(node.id)
+        path = lookup(node.id)
+        if path is None and not is_bound(node.id):
+            if node.id == "__builtins__":
+                return "builtins"
+            if hasattr(builtins, node.id):
+                return f"builtins.{node.id}"
+        return path
     if isinstance(node, ast.Attribute):
         base = _resolve(node.value, lookup, is_bound)
+        if base == "__main__":  # sys.modules["__main__"].oracle is the notebook's global ``oracle``
+            return lookup(node.attr)
         return f"{base}.{node.attr}" if base else None
-    if not isinstance(node, ast.Call) or not node.args:
+    if isinstance(node, ast.Subscript):
+        return _key_path(_resolve(node.value, lookup, is_bound), _constant(node.slice), lookup)
+    if not isinstance(node, ast.Call):
         return None
-    first = node.args[0]
-    text = first.value if isinstance(first, ast.Constant) and isinstance(first.value, str) else None
-    func = node.func
-    builtin = func.id if isinstance(func, ast.Name) and not is_bound(func.id) else ""
-    if builtin == "getattr" and len(node.args) >= 2:
-        attr = node.args[1]
+    func = _resolve(node.func, lookup, is_bound)
+    if func == "builtins.globals" and not node.args:
+        return "__main__.__dict__"
+    if not node.args:
+        return None
+    first, text = node.args[0], _constant(node.args[0])
+    if func == "builtins.vars" and len(node.args) == 1:
         base = _resolve(first, lookup, is_bound)
-        if base and isinstance(attr, ast.Constant) and isinstance(attr.value, str):
-            return f"{base}.{attr.value}"
-        return None
+        return f"{base}.__dict__" if base else None
+    if func == "builtins.getattr" and len(node.args) >= 2:
+        base, attr = _resolve(first, lookup, is_bound), _constant(node.args[1])
+        return f"{base}.{attr}" if base and attr else None
+    owner, _, method = (func or "").rpartition(".")
+    if method in ("get", "pop") and _is_namespace(owner):
+        return _key_path(owner, text, lookup)
+    if method in ("__getattribute__", "__getattr__") and _is_module(owner):  # torch.nn.__getattribute__("RNN")
+        return f"{owner}.{text}" if text else None
+    getter = _getter(node.func, lookup, is_bound)
+    if getter is not None and len(node.args) == 1:  # attrgetter("nn.RNN")(torch)
+        base = _resolve(first, lookup, is_bound)
+        return f"{base}.{getter}" if base and getter else None
     if text is None or text.startswith("."):
         return None
-    if builtin == "__import__":  # returns the top package unless a fromlist is given
+    if func in _IMPORTERS[:2]:  # returns the top package unless a fromlist is given
         has_fromlist = len(node.args) >= 4 or any(k.arg == "fromlist" for k in node.keywords)
         return text if has_fromlist else text.split(".")[0]
-    if _resolve(func, lookup, is_bound) == "importlib.import_module":
+    if func == "importlib.import_module":
         return text
     return None
+
+
+#: Functions that import a module by its name as a string.
+_IMPORTERS = ("builtins.__import__", "importlib.__import__", "importlib.import_module")
+#: Functions that build a lookup by name to be applied later.
+_GETTERS = ("operator.attrgetter", "operator.methodcaller")
+#: Built-ins that run code given as a string.
+_RUNNERS = ("builtins.eval", "builtins.exec", "builtins.compile")
+
+
+def _constant(node: ast.AST) -> str | None:
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+def _getter(node: ast.AST, lookup, is_bound) -> str | None:
+    """For ``attrgetter(name)`` or ``methodcaller(name, ...)``: ``name`` if it is one constant
+    ("" otherwise); None when ``node`` is not such a call."""
+    kind = _resolve(node.func, lookup, is_bound) if isinstance(node, ast.Call) else None
+    if kind not in _GETTERS:
+        return None
+    texts = [_constant(a) for a in (node.args if kind == "operator.attrgetter" else node.args[:1])]
+    return texts[0] if len(texts) == 1 and texts[0] else ""
+
+
+def _key_path(namespace: str | None, key: str | None, lookup) -> str | None:
+    """The path that ``key`` names in ``namespace`` (``sys.modules`` or ``<path>.__dict__``)."""
+    if not key or not _is_namespace(namespace):
+        return None
+    if namespace == "sys.modules":
+        return key
+    owner = namespace[: -len(".__dict__")]
+    return lookup(key) if owner == "__main__" else f"{owner}.{key}"
+
+
+def _is_namespace(path: str | None) -> bool:
+    """``path`` is a table of names to objects: ``sys.modules`` or the dict of something imported."""
+    return path is not None and (path == "sys.modules" or path.endswith(".__dict__"))
+
+
+def _is_module(path: str | None) -> bool:
+    """``path`` names a module (or a module's way of looking names up), so that a lookup in it by
+    a computed name could reach anything."""
+    if path is None:
+        return False
+    if path in ("builtins", "__main__") or path.endswith((".__getattribute__", ".__getattr__")):
+        return True
+    return isinstance(_lookup(path), types.ModuleType)
 
 
 # ----------------------------------------------------------------------------- reading one body
@@ -217,16 +315,19 @@ def _local_names(node: ast.AST) -> set[str]:
 
 
 class _Reader:
-    """Collects, for one def/class, its references to oracles and forbidden objects, and the
-    other top-level definitions of the cells it uses (``helpers``)."""
+    """Collects, for one def/class (or a global statement the answer uses), its references to
+    oracles and forbidden objects, the names it looks up out of sight, and the other top-level
+    bindings of the cells it uses (``helpers``)."""
 
     def __init__(self, program: _Program, binding: _Binding, forbidden: tuple[str, ...]):
         self.program, self.source, self.forbidden = program, binding.source, forbidden
-        self.locals = _local_names(binding.node)
+        is_def = isinstance(binding.node, _DEFS)
+        self.locals = _local_names(binding.node) if is_def else set()  # a global statement binds globals
         self.aliases: dict[str, str] = {}  # local names bound to a path: ``L = nn.LSTM``, local imports
         self.found: list[tuple[int, str, str, str]] = []
         self.helpers: list[str] = []
-        self._collect_aliases(binding.node)
+        if is_def:
+            self._collect_aliases(binding.node)
 
     def _lookup(self, name: str) -> str | None:
         if name in self.locals:
@@ -236,48 +337,113 @@ class _Reader:
     def _is_bound(self, name: str) -> bool:
         return name in self.locals or name in self.program.bindings
 
+    def _path(self, node: ast.AST) -> str | None:
+        return _resolve(node, self._lookup, self._is_bound)
+
+    def _text(self, node: ast.AST) -> str:
+        return ast.get_source_segment(self.source, node) or ast.unparse(node)
+
     def _collect_aliases(self, node: ast.AST) -> None:
         for _ in range(2):  # twice, so an alias of an alias defined later in the body resolves
             for sub in ast.walk(node):
                 if isinstance(sub, (ast.Import, ast.ImportFrom)):
                     self.aliases.update(_import_aliases(sub))
                 elif isinstance(sub, ast.Assign):
-                    path = _resolve(sub.value, self._lookup, self._is_bound)
+                    path = self._path(sub.value)
                     for target in sub.targets:
                         if isinstance(target, ast.Name) and path:
                             self.aliases[target.id] = path
                 elif isinstance(sub, ast.arguments):  # def f(x, nn=torch.nn): the default names a path
-                    positional = sub.posonlyargs + sub.args
-                    pairs = list(zip(positional[len(positional) - len(sub.defaults):], sub.defaults))
-                    pairs += [(a, d) for a, d in zip(sub.kwonlyargs, sub.kw_defaults) if d is not None]
-                    for arg, default in pairs:
-                        path = _resolve(default, self._lookup, self._is_bound)
+                    for arg, default in _defaults(sub):
+                        path = self._path(default)
                         if path:
                             self.aliases[arg.arg] = path
 
-    def visit(self, node: ast.AST, called: bool = False) -> None:
+    def _unseen(self, node: ast.AST) -> tuple[str, str, list[ast.AST]] | None:
+        """For a lookup by a computed name in something imported, or an import by a computed
+        name: (verb, what, the parts still to read); None for anything else."""
+        if isinstance(node, ast.Subscript) and _constant(node.slice) is None and _is_namespace(self._path(node.value)):
+            return "looks up a name at run time", f"{self._text(node.value)}[...]", [node.slice]
+        if not isinstance(node, ast.Call):
+            return None
+        func, args = self._path(node.func), node.args + [k.value for k in node.keywords]
+        shown = f"{self._text(node.func)}(...)"
+        if func == "builtins.getattr" and len(node.args) >= 2 and _constant(node.args[1]) is None \
+                and self._path(node.args[0]) is not None:
+            return "looks up a name at run time", f"getattr({self._text(node.args[0])}, ...)", args[1:]
+        owner, _, method = (func or "").rpartition(".")
+        computed = not node.args or _constant(node.args[0]) is None
+        if computed and ((method in ("get", "pop") and _is_namespace(owner))
+                         or (method in ("__getattribute__", "__getattr__") and _is_module(owner))):
+            return "looks up a name at run time", shown, args
+        if _getter(node, self._lookup, self._is_bound) == "":
+            return "looks up a name at run time", shown, args
+        if func in _IMPORTERS and computed:
+            return "imports a module by a computed name", shown, args
+        return None
+
+    def visit(self, node: ast.AST, called: bool = False, kept: bool = False) -> None:
+        """Read ``node``; ``called``: it is the function of a call; ``kept``: it is bound to a
+        plain name (an alias the reader follows), so a module there is not handed over."""
         if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
             return  # a name being bound (``cls = nn.LSTM``) is not a use
-        if isinstance(node, (ast.Name, ast.Attribute, ast.Call)):
-            path = _resolve(node, self._lookup, self._is_bound)
+        if isinstance(node, (ast.Name, ast.Attribute, ast.Call, ast.Subscript)):
+            unseen = self._unseen(node)
+            if unseen is not None:
+                verb, what, rest = unseen
+                self.found.append((node.lineno, verb, f"({what[:60]})", _UNSEEN))
+                for child in rest:
+                    self.visit(child)
+                return
+            path = self._path(node)
             if path is not None:
-                text = ast.get_source_segment(self.source, node) or ast.unparse(node)
-                reason = _reason(path, self.forbidden, text)
-                if reason:
-                    verb = "calls" if called and path.startswith(ORACLES) else "uses"
-                    self.found.append((node.lineno, verb, text[:60], reason))
+                self._judge(node, path, called, kept)
                 return  # the parts of a resolved chain (``torch`` in ``torch.nn``) are not read again
+            if isinstance(node, ast.Subscript) and _is_namespace(self._path(node.value)):
+                return  # a constant key that names nothing we know (``globals()["__builtins__"]``)
             if isinstance(node, ast.Name) and node.id not in self.locals:
                 binding = self.program.bindings.get(node.id)
-                if binding is not None and isinstance(binding.node, _DEFS):
+                if binding is not None and (isinstance(binding.node, _DEFS) or binding.path is None):
                     self.helpers.append(node.id)
         if isinstance(node, ast.Call):
             self.visit(node.func, called=True)
-            for child in node.args + [k.value for k in node.keywords]:
-                self.visit(child)
+            for i, child in enumerate(node.args + [k.value for k in node.keywords]):
+                self.visit(child, kept=i == 0 and self._path(node.func) == "builtins.hasattr")
+            return
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                self.visit(target)
+            self.visit(node.value, kept=all(isinstance(t, ast.Name) for t in targets))
+            return
+        if isinstance(node, ast.arguments):
+            defaults = {id(d) for _, d in _defaults(node)}
+            for child in ast.iter_child_nodes(node):
+                self.visit(child, kept=id(child) in defaults)
             return
         for child in ast.iter_child_nodes(node):
             self.visit(child)
+
+    def _judge(self, node: ast.AST, path: str, called: bool, kept: bool) -> None:
+        """Record why a use of ``path`` (written as ``node``) is not allowed, if it is not."""
+        text = self._text(node)
+        reason = _reason(path, self.forbidden, text)
+        if reason:
+            verb = "calls" if called and path.startswith(ORACLES) else "uses"
+            self.found.append((node.lineno, verb, text[:60], reason))
+        elif path in _RUNNERS:
+            self.found.append((node.lineno, "runs code given as a string", f"({text[:60]})", _UNSEEN))
+        elif not kept and not called and (_is_module(path) or _is_namespace(path)):
+            shown = text if text == path else f"{text} ({path})"
+            self.found.append((node.lineno, "hands over", f"{shown[:60]} as a value, so the names looked up in it "
+                               "are out of sight", _UNSEEN))
+
+
+def _defaults(arguments: ast.arguments) -> list[tuple[ast.arg, ast.expr]]:
+    """(argument, default) for each argument of a signature that has a default."""
+    positional = arguments.posonlyargs + arguments.args
+    pairs = list(zip(positional[len(positional) - len(arguments.defaults):], arguments.defaults))
+    return pairs + [(a, d) for a, d in zip(arguments.kwonlyargs, arguments.kw_defaults) if d is not None]
 
 
 # ----------------------------------------------------------------------------- deciding
@@ -289,6 +455,11 @@ def _reason(path: str, forbidden: tuple[str, ...], text: str = "") -> str:
     prefixes = [path.rsplit(".", i)[0] for i in range(path.count(".") + 1)]  # longest first
     if any(prefix == ORACLES for prefix in prefixes):
         return f", the course's reference answer ({ORACLES})"
+    if any(prefix == GIVEN for prefix in prefixes):
+        return f", {_GIVEN_WHAT}"
+    if path.startswith(_ATEN):  # torch.ops.aten.rnn_tanh(.default) is the op behind torch.rnn_tanh
+        op = path[len(_ATEN):].split(".")[0]
+        prefixes = [f"torch.{op}", f"torch.nn.functional.{op}"] + prefixes
     for prefix in prefixes:
         entry = next((e for e in forbidden if _same(prefix, e)), None)
         if entry is None:
@@ -315,8 +486,8 @@ def _same(path: str, entry: str) -> bool:
 
 @functools.lru_cache(maxsize=4096)
 def _lookup(path: str) -> Any:
-    """The object a dotted path names, importing modules under torch, numpy, scipy and seqlab
-    only (never a module the student chose); None if it cannot be found."""
+    """The object a dotted path names, importing modules under torch, numpy, scipy, seqlab and a
+    few standard ones only (never a module the student chose); None if it cannot be found."""
     parts = path.split(".")
     if parts[0] not in _IMPORTABLE_ROOTS:
         return None
@@ -334,4 +505,5 @@ def _lookup(path: str) -> Any:
     return obj
 
 
-_IMPORTABLE_ROOTS = frozenset({"torch", "numpy", "scipy", "seqlab", "math"})
+_IMPORTABLE_ROOTS = frozenset({"torch", "numpy", "scipy", "seqlab", "math",
+                               "sys", "builtins", "importlib", "operator", "types", "inspect", "functools"})

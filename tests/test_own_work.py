@@ -261,3 +261,119 @@ def test_an_oracle_passed_as_the_answer_is_refused():
 
     with pytest.raises(CheckError, match="reference answer"):
         check_implemented(rnn.rnn_step)
+
+
+# ----------------------------------------------------------------------------- names out of sight
+
+RNN = ["torch.nn.RNN", "torch.nn.RNNCell", "torch.rnn_tanh", "torch._VF"]
+UNSEEN = "an answer must name what it calls, so that the grader can tell it is the student's own work"
+
+
+@pytest.mark.parametrize("imports,use,words", [
+    ("", 'getattr(torch.nn, "R" + "NN")', "looks up a name at run time (getattr(torch.nn, ...))"),
+    ("", 'getattr(torch, "rnn_" + "tanh")', "looks up a name at run time (getattr(torch, ...))"),
+    ("", 'vars(torch.nn)["R" + "NN"]', "looks up a name at run time (vars(torch.nn)[...])"),
+    ("", 'torch.nn.__dict__["R" + "NN"]', "looks up a name at run time (torch.nn.__dict__[...])"),
+    ("", 'torch.nn.__getattribute__("R" + "NN")', "looks up a name at run time (torch.nn.__getattribute__(...))"),
+    ("import sys", 'sys.modules["torch." + "nn"].RNN', "looks up a name at run time (sys.modules[...])"),
+    ("", 'globals()["tor" + "ch"].nn.RNN', "looks up a name at run time (globals()[...])"),
+    ("import operator", 'operator.attrgetter("nn." + "RNN")', "looks up a name at run time (operator.attrgetter(...))"),
+    ("import importlib", 'importlib.import_module("torch." + "nn").RNN', "imports a module by a computed name"),
+    ("", '__import__("tor" + "ch").nn.RNN', "imports a module by a computed name (__import__(...))"),
+    ("", 'eval("torch.nn.RNN")', "runs code given as a string (eval)"),
+    ("", 'exec("x = 1")', "runs code given as a string (exec)"),
+    ("", 'compile("1", "<s>", "eval")', "runs code given as a string (compile)"),
+])
+def test_a_name_looked_up_at_run_time_is_refused(imports, use, words):
+    student = f"""
+{imports}
+class RNN(torch.nn.Module):
+    def forward(self, X):
+        core = {use}
+        return X
+"""
+    [message] = found("RNN", student, forbidden=RNN)
+    assert message.startswith(f"line 5: RNN {words}") and message.endswith(UNSEEN), message
+
+
+@pytest.mark.parametrize("use,path", [
+    ('vars(torch.nn)["RNN"]', "torch.nn.RNN"),
+    ('torch.nn.__dict__.get("RNN")', "torch.nn.RNN"),
+    ('__import__("sys").modules["torch.nn"].RNN', "torch.nn.RNN"),
+    ('__import__("operator").attrgetter("nn.RNN")(torch)', "torch.nn.RNN"),
+    ("torch.rnn_tanh", "torch.rnn_tanh"),
+    ("torch.ops.aten.rnn_tanh.input", "torch.rnn_tanh"),   # the ATen op behind the function
+    ("torch.nn.modules.rnn._VF.rnn_tanh", "torch.rnn_tanh"),  # where nn.RNN finds it
+    ("torch._VF.gru", "torch._VF"),
+])
+def test_a_constant_name_is_resolved_as_an_attribute(use, path):
+    student = f"""
+def RNN(X):
+    return {use}(X)
+"""
+    [message] = found("RNN", student, forbidden=RNN)
+    assert message.startswith("line 3: RNN uses ") and path in message, message
+
+
+def test_a_module_handed_to_a_helper_or_kept_in_a_container_is_refused():
+    helper = """
+    def pick(module, name):
+        return getattr(module, name)
+    def RNN(X):
+        return pick(torch.nn, "R" + "NN")(X)
+    """
+    assert found("RNN", helper, forbidden=RNN) == [
+        f"line 5: RNN hands over torch.nn as a value, so the names looked up in it are out of sight: {UNSEEN}"]
+    kept = """
+    LIBRARIES = {"nn": torch.nn}
+    def RNN(X):
+        return getattr(LIBRARIES["nn"], "R" + "NN")(X)
+    """
+    [message] = found("RNN", kept, forbidden=RNN)
+    assert message.startswith("line 2 (in LIBRARIES, which RNN uses): RNN hands over torch.nn as a value")
+
+
+def test_a_global_bound_by_a_computed_lookup_is_read_like_a_helper():
+    student = """
+    builtin = getattr(torch.nn, "R" + "NN")
+    def RNN(X):
+        return builtin(X)
+    RNN_too = getattr(torch.nn, "R" + "NN")
+    """
+    assert found("RNN", student, forbidden=RNN) == [
+        f"line 2 (in builtin, which RNN uses): RNN looks up a name at run time (getattr(torch.nn, ...)): {UNSEEN}"]
+    assert found("RNN_too", student, forbidden=RNN) == [
+        f"line 5: RNN_too looks up a name at run time (getattr(torch.nn, ...)): {UNSEEN}"]
+
+
+def test_lookups_in_the_students_own_objects_are_allowed():
+    student = """
+    import operator
+    class MultiHeadAttention(torch.nn.Module):
+        def __init__(self, d_model):
+            super().__init__()
+            for name in ("W_q", "W_k", "W_v"):
+                setattr(self, name, torch.nn.Parameter(torch.zeros(d_model, d_model)))
+        def forward(self, X, other, xp=np):
+            Q, K, V = (X @ getattr(self, name) for name in ("W_q", "W_k", "W_v"))
+            extra = getattr(other, "scale", 1.0), getattr(other, other.field), vars(other)[other.field]
+            if hasattr(torch, "compile"):
+                pass
+            return xp.tanh(operator.attrgetter("data")(Q)) + K + V
+    """
+    assert found("MultiHeadAttention", student, forbidden=["torch.nn.MultiheadAttention"]) == []
+
+
+def test_the_given_helpers_are_refused_to_every_answer():
+    student = """
+    from seqlab import given
+    def rnn_forward(X, h0, W_xh, W_hh, b_h):
+        return given.rnn_forward(X, h0, W_xh, W_hh, b_h)
+    """
+    assert found("rnn_forward", student, forbidden=()) == [
+        "line 4: rnn_forward uses given.rnn_forward, a course helper that computes an earlier chapter's "
+        "answer (seqlab.given)"]
+    from seqlab import given
+
+    with pytest.raises(CheckError, match="earlier chapter's answer"):
+        check_implemented(given.rnn_forward)

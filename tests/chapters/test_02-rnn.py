@@ -1,4 +1,6 @@
 """Tests of the tests for 02-rnn, plus the PyTorch module on the meta device and on CUDA."""
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -138,6 +140,11 @@ class RNN(torch.nn.Module):
         H, h_T = self.core(X, None if h0 is None else h0[None])
         return H, h_T[0]
 """, hint="re-implements")
+# The attack suite's RNN (tests/attacks/builtin_dynamic.py): nn.RNN reached by a computed name and
+# run by torch.func.functional_call on the course's parameters.
+MISTAKES["RNN"]["nn.RNN behind a computed name, run by functional_call"] = Mistake(
+    (Path(__file__).resolve().parents[1] / "attacks" / "builtin_dynamic.py").read_text().split("\n", 1)[1],
+    hint="looks up a name at run time")
 MISTAKES["rnn_step"]["calls the course's reference answer"] = Mistake("""
 def rnn_step(x_t, h_prev, W_xh, W_hh, b_h):
     return oracle.rnn_step(x_t, h_prev, W_xh, W_hh, b_h)
@@ -156,7 +163,7 @@ def rnn_forward(X, h0, W_xh, W_hh, b_h):
     return H
 """,
     "rnn_outputs": "def rnn_outputs(H, W_hy, b_y):\n    return np.einsum('nth,hk->ntk', H, W_hy) + b_y",
-    "RNN": """
+    "RNN": ["""
 class RNN(torch.nn.Module):
     def __init__(self, input_size, hidden_size):
         super().__init__()
@@ -173,7 +180,26 @@ class RNN(torch.nn.Module):
             h = torch.tanh(torch.addmm(self.b_h, x_t, self.W_xh) + h @ self.W_hh)
             H.append(h)
         return torch.stack(H, 1), h
-""",
+""", """
+class RNN(torch.nn.Module):
+    # Parameters made in a loop and read back by name: lookups in its own object are allowed.
+    SHAPES = {"W_xh": ("D", "H"), "W_hh": ("H", "H"), "b_h": ("H",)}
+
+    def __init__(self, input_size, hidden_size):
+        super().__init__()
+        sizes, bound = {"D": input_size, "H": hidden_size}, hidden_size ** -0.5
+        for name, shape in self.SHAPES.items():
+            setattr(self, name, torch.nn.Parameter(torch.empty(*(sizes[s] for s in shape)).uniform_(-bound, bound)))
+
+    def forward(self, X, h0=None):
+        W_xh, W_hh, b_h = (getattr(self, name) for name in self.SHAPES)
+        h = X.new_zeros(X.shape[0], W_hh.shape[0]) if h0 is None else h0
+        H = []
+        for x_t in X.unbind(dim=1):
+            h = torch.tanh(x_t @ W_xh + h @ W_hh + b_h)
+            H.append(h)
+        return torch.stack(H, 1), h
+"""],
 }
 
 CONTRACT = ["rnn_step", "rnn_forward", "rnn_outputs", "RNN"]

@@ -131,7 +131,7 @@ def test_student_session_in_jupyterlab(browser, student_lab, course):
         page.keyboard.insert_text(solution_sources(ASSIGNMENT)["rnn_step"])
         page.keyboard.press("Shift+Enter")  # runs rnn_step's cell, selects its visible test
         page.keyboard.press("Shift+Enter")  # runs the visible test
-        test = _code_cell(page, "check_implemented(rnn_step)")
+        test = _code_cell(page, "check_own_work(rnn_step,")
         test.locator(".jp-OutputArea-output", has_text="rnn_step: visible tests passed").wait_for(timeout=120 * MS)
         assert "Error" not in test.locator(".jp-OutputArea").inner_text()
         test.scroll_into_view_if_needed()
@@ -147,7 +147,7 @@ def test_student_session_in_jupyterlab(browser, student_lab, course):
         # The report of the saved notebook: rnn_step's test passes now, the first failure is
         # rnn_forward's stub (its traceback is the test's own; none comes from nbgrader's code).
         assert text.startswith("Validation Results") and "The following cell failed" in text, text
-        assert "check_implemented(rnn_forward)" in text and "check_implemented(rnn_step)" not in text, text
+        assert "check_own_work(rnn_forward," in text and "check_own_work(rnn_step," not in text, text
         assert "site-packages/nbgrader" not in text, text
         page.keyboard.press("Escape")
         dialog.wait_for(state="detached")
