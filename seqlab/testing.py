@@ -231,7 +231,7 @@ _FORBIDDEN: dict[str, tuple[str, ...]] = {}
 
 def check_own_work(obj: Any, forbidden: Sequence[str] = ()) -> None:
     """``obj`` is written, and written by the student: it calls neither the course's reference
-    answers (``seqlab.oracles``, always forbidden) nor any of ``forbidden``, the dotted public
+    answers (``seqlab.oracles``, always forbidden, as is ``seqlab.given``) nor any of ``forbidden``, the dotted public
     paths of the built-ins its exercise re-implements (``"torch.nn.LSTM"``).
 
     The list is remembered for ``obj.__name__``, so every later ``check_implemented(obj)`` (the
@@ -315,7 +315,8 @@ def check_implemented(obj: Any) -> None:
         without = " and without " + " or ".join(forbidden) if forbidden else ""
         raise CheckError(f"{name} is not your own work: it earns no points while it uses these.\n"
                          + "".join(f"  {line}\n" for line in found)
-                         + f"  Write it without the course's reference answers (`oracle`, seqlab.oracles){without}.")
+                         + f"  Write it without the course's reference answers (`oracle`, seqlab.oracles), the course's"
+                         + f" helpers that compute an earlier chapter's answer (seqlab.given){without}.")
 
 
 #: (words in an error raised inside the student's code, what it most likely means). The first match
