@@ -1,4 +1,7 @@
 """Conversions between the NumPy arrays of the tests and the tensors of the built-ins."""
+import functools
+from collections.abc import Mapping
+
 import numpy as np
 import torch
 
@@ -81,3 +84,55 @@ def own_parameters(module, generator: torch.Generator | None = None, scale: floa
         values[name] = scale * torch.randn(tuple(p.shape), dtype=p.dtype, generator=generator, device="cpu").to(p.device)
     module.load_state_dict(values, strict=False)
     return Parameters(values)
+
+
+class _Deferred:
+    """One computation, run the first time any of its parts is needed, then kept."""
+
+    def __init__(self, fn, args, kwargs):
+        self.fn, self.args, self.kwargs, self.done, self.value = fn, args, kwargs, False, None
+
+    def get(self):
+        if not self.done:
+            self.value, self.done = self.fn(*self.args, **self.kwargs), True
+            self.fn = self.args = self.kwargs = None
+        return self.value
+
+
+class LazyMistakes(Mapping):
+    """A ``{mistake: value}`` mapping computed only when a check reads it, which it does only when
+    the answer is wrong: a right answer never pays for the dozens of altered computations."""
+
+    def __init__(self, deferred: _Deferred, part: int | None = None):
+        self._deferred, self._part = deferred, part
+
+    def _dict(self) -> dict:
+        value = self._deferred.get()
+        return value if self._part is None else value[self._part]
+
+    def __getitem__(self, key):
+        return self._dict()[key]
+
+    def __iter__(self):
+        return iter(self._dict())
+
+    def __len__(self) -> int:
+        return len(self._dict())
+
+    def __bool__(self) -> bool:  # "were mistakes given?" is asked before they are needed
+        return True
+
+
+def lazy_mistakes(fn=None, *, parts: int | None = None):
+    """Decorate an oracle's ``*_mistakes`` function so that its dict (or, with ``parts=k``, each of
+    the ``k`` dicts of its tuple) is computed on first use."""
+    def wrap(f):
+        @functools.wraps(f)
+        def deferred(*args, **kwargs):
+            d = _Deferred(f, args, kwargs)
+            return LazyMistakes(d) if parts is None else tuple(LazyMistakes(d, i) for i in range(parts))
+
+        deferred.eager = f
+        return deferred
+
+    return wrap(fn) if fn is not None else wrap

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._torch import n, t
+from ._torch import lazy_mistakes, n, t
 
 #: The lecture's weighted-sum example: values v^1, v^2, v^3 (as rows), weights a, result s.
 LECTURE_VALUES = np.array([[1.0, 2.0], [1.0, 0.0], [0.0, 2.0]])
@@ -66,6 +66,7 @@ def project_qkv(X, W_q, W_k, W_v):
     return tuple(n(F.linear(X, _tensor(W).T)) for W in (W_q, W_k, W_v))
 
 
+@lazy_mistakes
 def project_qkv_mistakes(X, W_q, W_k, W_v) -> dict:
     """What ``project_qkv`` returns under the usual slips (each value is a 3-tuple)."""
     Q, K, V = project_qkv(X, W_q=W_q, W_k=W_k, W_v=W_v)
@@ -106,6 +107,7 @@ def attention_scores(Q, K, scaled: bool = True, scale: float | None = None) -> n
     return n(S.reshape(*batch, T_q, T_kv))
 
 
+@lazy_mistakes
 def attention_scores_mistakes(Q, K, scaled: bool = True) -> dict:
     """Scores a student gets with the usual slips."""
     d_k, T = np.shape(Q)[-1], np.shape(Q)[-2]
@@ -132,6 +134,7 @@ def softmax(S, axis: int = -1) -> np.ndarray:
     return n(torch.where(empty, torch.zeros_like(P), P))
 
 
+@lazy_mistakes
 def softmax_mistakes(S, axis: int = -1) -> dict:
     """Softmaxes a student gets with the usual slips."""
     S = np.asarray(S)
@@ -175,6 +178,7 @@ def aggregate(A, V) -> np.ndarray:
     return n(out.reshape(*batch, A.shape[-2], V.shape[-1]))
 
 
+@lazy_mistakes
 def aggregate_mistakes(A, V) -> dict:
     A, V = np.asarray(A), np.asarray(V)
     out = {
@@ -205,6 +209,7 @@ def causal_mask(T: int) -> np.ndarray:
     return n(torch.nn.Transformer.generate_square_subsequent_mask(T, dtype=torch.float64) == 0)
 
 
+@lazy_mistakes
 def causal_mask_mistakes(T: int) -> dict:
     mask = causal_mask(T)
     return {
@@ -249,6 +254,7 @@ def self_attention(X, W_q, W_k, W_v, mask=None, scaled: bool = True, scale: floa
     return attention(*project_qkv(X, W_q, W_k, W_v), mask=mask, scaled=scaled, scale=scale)
 
 
+@lazy_mistakes
 def self_attention_mistakes(X, W_q, W_k, W_v, mask=None, scaled: bool = True) -> dict:
     """``{mistake: out}`` for the usual slips (compare the layer's output, not its weights)."""
     X, W_q, W_k, W_v = (np.asarray(a.detach().cpu() if isinstance(a, torch.Tensor) else a) for a in (X, W_q, W_k, W_v))

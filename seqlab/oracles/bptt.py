@@ -13,7 +13,7 @@ so a failing test can name the mistake. Tuple-valued results are indexed with :f
 import numpy as np
 import torch
 
-from ._torch import n, t
+from ._torch import LazyMistakes, _Deferred, lazy_mistakes, n, t
 from ._torch import own_parameters  # noqa: F401 - tests load their own weights into a student's module
 from .rnn import load_rnn_weights, torch_rnn
 
@@ -30,9 +30,9 @@ GRAD_NAMES = ("dX", "dh0", "dW_xh", "dW_hh", "db_h")
 STEP_GRAD_NAMES = ("dx_t", "dh_prev", "dW_xh", "dW_hh", "db_h")
 
 
-def pick(mistakes: dict, i: int) -> dict:
-    """``{label: value[i]}`` from ``{label: tuple}``: the mistakes of one result."""
-    return {label: value[i] for label, value in mistakes.items()}
+def pick(mistakes, i: int) -> LazyMistakes:
+    """``{label: value[i]}`` from ``{label: tuple}``: the mistakes of one result (read when needed)."""
+    return LazyMistakes(_Deferred(lambda: {label: value[i] for label, value in mistakes.items()}, (), {}))
 
 
 def relative_error(a, b) -> float:
@@ -65,6 +65,7 @@ def _linear_step_backward(dh_t, x_t, h_prev, W_xh, W_hh):
     return n(x.grad), n(h.grad), n(Wx.grad), n(Wh.grad), n(b.grad)
 
 
+@lazy_mistakes
 def rnn_step_backward_mistakes(dh_t, x_t, h_prev, W_xh, W_hh, b_h) -> dict:
     """What ``rnn_step_backward`` returns under the usual slips (tuples, see :func:`pick`)."""
     dh_t, x_t, h_prev, W_xh, W_hh, b_h = map(np.asarray, (dh_t, x_t, h_prev, W_xh, W_hh, b_h))
@@ -175,6 +176,7 @@ def _chained_backward(dH, X, h0, H, W_xh, W_hh, order, h_prev_of, accumulate=Tru
     return (dX, carried, *grads)
 
 
+@lazy_mistakes
 def rnn_backward_mistakes(dH, X, h0, W_xh, W_hh, b_h) -> dict:
     """What ``rnn_backward`` returns under the usual slips (tuples, see :func:`pick`)."""
     dH, X, h0 = np.asarray(dH), np.asarray(X), np.asarray(h0)
@@ -201,6 +203,7 @@ def rnn_backward_mistakes(dH, X, h0, W_xh, W_hh, b_h) -> dict:
     }
 
 
+@lazy_mistakes
 def truncated_rnn_backward_mistakes(dH, X, h0, W_xh, W_hh, b_h, k) -> dict:
     """What ``truncated_rnn_backward`` returns under the usual slips (tuples, see :func:`pick`)."""
     T = np.shape(X)[1]
@@ -257,6 +260,7 @@ def gradient_test_function(shape, seed=0):
     return f, grad
 
 
+@lazy_mistakes
 def numerical_gradient_mistakes(x, h) -> dict:
     """Results of the usual slips for ``f = cube_sum`` (closed forms, see :func:`cube_sum`)."""
     x = np.asarray(x, dtype=np.float64)

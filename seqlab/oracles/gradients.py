@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..testing import to_numpy
-from ._torch import n, t
+from ._torch import lazy_mistakes, n, t
 
 _EPS = 1e-15
 
@@ -109,6 +109,7 @@ def clip_grad_value(grads, clip_value) -> list:
 
 # --- what the usual slips give ---------------------------------------------------------------
 
+@lazy_mistakes
 def hidden_jacobian_mistakes(h_t, W_hh) -> dict:
     h_t, W_hh = np.asarray(h_t), np.asarray(W_hh)
     J = hidden_jacobian(h_t, W_hh)
@@ -128,6 +129,7 @@ def hidden_jacobian_mistakes(h_t, W_hh) -> dict:
     }
 
 
+@lazy_mistakes
 def gradient_norms_mistakes(H, W_hh, dh_T) -> dict:
     H, W_hh, dh_T = map(np.asarray, (H, W_hh, dh_T))
     G = hidden_gradients(H, W_hh, dh_T)
@@ -151,6 +153,7 @@ def gradient_norms_mistakes(H, W_hh, dh_T) -> dict:
     }
 
 
+@lazy_mistakes
 def clip_grad_norm_mistakes(grads, max_norm) -> dict:
     """Wrong clipped arrays (concatenated into one flat array, as the tests compare them)."""
     grads = [np.asarray(g, dtype=np.float64) for g in grads]
@@ -169,6 +172,7 @@ def clip_grad_norm_mistakes(grads, max_norm) -> dict:
     return out
 
 
+@lazy_mistakes
 def clip_grad_value_mistakes(grads, clip_value) -> dict:
     grads = [np.asarray(g, dtype=np.float64) for g in grads]
     return {
@@ -179,6 +183,7 @@ def clip_grad_value_mistakes(grads, clip_value) -> dict:
     }
 
 
+@lazy_mistakes
 def total_norm_mistakes(grads, max_norm) -> dict:
     """Wrong values of the returned ``total_norm``."""
     clipped, total = clip_grad_norm(grads, max_norm)

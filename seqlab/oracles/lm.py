@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._torch import n, t
+from ._torch import lazy_mistakes, n, t
 
 NextLogits = Callable[[torch.Tensor], torch.Tensor]
 
@@ -51,6 +51,7 @@ def _token_cross_entropy(logits, targets) -> np.ndarray:
     return n(F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1), reduction="none")).reshape(targets.shape)
 
 
+@lazy_mistakes
 def perplexity_mistakes(logits, targets) -> dict:
     """What ``perplexity`` returns under the usual slips (values from the built-in's per-token
     cross-entropies, combined the wrong way)."""
@@ -104,6 +105,7 @@ def sampling_probs(logits, temperature: float = 1.0, top_k: int | None = None) -
     return n(torch.distributions.Categorical(logits=_top_k_masked(logits / temperature, top_k)).probs)
 
 
+@lazy_mistakes
 def sampling_mistakes(logits, temperature: float = 1.0, top_k: int | None = None) -> dict:
     """Draw probabilities under the usual slips of ``sample_next``."""
     logits = t(logits)
@@ -156,6 +158,7 @@ def greedy_reference(next_logits: NextLogits, prompt: torch.Tensor, n_new: int) 
     return seqs
 
 
+@lazy_mistakes
 def greedy_mistakes(next_logits: NextLogits, prompt: torch.Tensor, n_new: int) -> dict:
     """What ``greedy_decode`` returns under the usual slips, from the argmax chain run on altered
     next-token functions."""
@@ -213,6 +216,7 @@ def brute_force_best(next_logits: NextLogits, prompt: torch.Tensor, max_new: int
     return torch.cat([prompt, prompt.new_tensor(cont)]), normalised_score(total, len(cont), alpha)
 
 
+@lazy_mistakes
 def beam_search_mistakes(next_logits: NextLogits, prompt: torch.Tensor, max_new: int, eos_id: int | None,
                          alpha: float = 1.0) -> dict:
     """The sequence ``beam_search`` returns under the usual slips (brute force on altered settings)."""
@@ -249,6 +253,7 @@ def causal_attention(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor) -> torch
     return F.scaled_dot_product_attention(Q, K, V, is_causal=True)
 
 
+@lazy_mistakes
 def cached_step_mistakes(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, s: int) -> dict:
     """What the cached attention step for position ``s`` returns under the usual slips, ``(N, h, 1, d_k)``,
     by ``scaled_dot_product_attention`` on altered keys, values and masks."""

@@ -19,7 +19,7 @@ import itertools
 import numpy as np
 import torch
 
-from ._torch import load_course_weights, n, t
+from ._torch import lazy_mistakes, load_course_weights, n, t
 from ._torch import own_parameters  # noqa: F401 - tests load their own weights into a student's module
 
 #: LSTM gate names in PyTorch's block order, and GRU block names.
@@ -148,6 +148,7 @@ def wrong_gate_orders():
     return [lecture] + others
 
 
+@lazy_mistakes(parts=2)
 def lstm_step_mistakes(x_t, h_prev, c_prev, W_x, W_h, b) -> tuple[dict, dict]:
     """What ``lstm_step`` returns under the usual slips: ``(mistakes for h_t, mistakes for c_t)``.
 
@@ -213,6 +214,7 @@ def lstm_step_mistakes(x_t, h_prev, c_prev, W_x, W_h, b) -> tuple[dict, dict]:
     return hm, cm
 
 
+@lazy_mistakes(parts=2)
 def lstm_forward_mistakes(X, h0, c0, W_x, W_h, b) -> tuple[dict, dict]:
     """What ``lstm_forward`` returns under the usual slips: ``(mistakes for H, mistakes for C)``."""
     X, h0, c0, W_x, W_h, b = (np.asarray(a, dtype=np.float64) for a in (X, h0, c0, W_x, W_h, b))
@@ -260,6 +262,7 @@ def lstm_forward_mistakes(X, h0, c0, W_x, W_h, b) -> tuple[dict, dict]:
     return Hm, Cm
 
 
+@lazy_mistakes(parts=2)
 def module_mistakes(model, X, state=None) -> tuple[dict, dict]:
     """``lstm_forward_mistakes`` for a course ``LSTM`` module and tensor inputs:
     ``(mistakes for H, mistakes for c_T)``; empty when the weights are not in the course layout."""
@@ -274,6 +277,7 @@ def module_mistakes(model, X, state=None) -> tuple[dict, dict]:
     return Hm, {label: C[:, -1] for label, C in Cm.items() if C.ndim == 3 and C.shape[1]}
 
 
+@lazy_mistakes
 def parameter_shape_mistakes(input_size: int, hidden_size: int) -> dict:
     """``{name: shape}`` of the LSTM's parameters under the usual slips."""
     D, H = input_size, hidden_size
@@ -281,6 +285,7 @@ def parameter_shape_mistakes(input_size: int, hidden_size: int) -> dict:
             "W_h (H, 4H), so that x_t @ W_x works": {"W_x": (4 * H, D), "W_h": (4 * H, H), "b": (4 * H,)}}
 
 
+@lazy_mistakes
 def gru_step_mistakes(x_t, h_prev, W_x, W_h, b_x, b_h) -> dict:
     """What ``gru_step`` returns under the usual slips, each made by altering the built-in's weights."""
     x_t, h_prev, W_x, W_h, b_x, b_h = (np.asarray(a, dtype=np.float64) for a in (x_t, h_prev, W_x, W_h, b_x, b_h))
@@ -336,6 +341,7 @@ def gru_step_mistakes(x_t, h_prev, W_x, W_h, b_x, b_h) -> dict:
     return out
 
 
+@lazy_mistakes
 def sigmoid_mistakes(x) -> dict:
     """Values a student's ``sigmoid`` gives under the usual slips, by built-ins on altered inputs."""
     x = np.asarray(x, dtype=np.float64)

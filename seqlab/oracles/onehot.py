@@ -2,7 +2,7 @@
 import numpy as np
 import torch.nn.functional as F
 
-from ._torch import n, t
+from ._torch import lazy_mistakes, n, t
 
 #: The lecture's vocabulary and its one-hot table (rows: apple, we, this, saw).
 LECTURE_TOKENS = ["apple", "we", "this", "saw"]
@@ -19,6 +19,7 @@ def embedding_lookup(indices, E) -> np.ndarray:
     return n(F.embedding(t(indices).long(), t(E)))
 
 
+@lazy_mistakes
 def one_hot_mistakes(indices, vocab_size: int) -> dict:
     """One-hot arrays a student gets with the usual slips."""
     idx = np.asarray(indices)
@@ -35,6 +36,7 @@ def one_hot_mistakes(indices, vocab_size: int) -> dict:
     return out
 
 
+@lazy_mistakes
 def embedding_lookup_mistakes(indices, E) -> dict:
     """Lookups a student gets with the usual slips."""
     idx, E = np.asarray(indices), np.asarray(E)
@@ -46,6 +48,7 @@ def embedding_lookup_mistakes(indices, E) -> dict:
     return out
 
 
+@lazy_mistakes
 def build_vocab_mistakes(tokens, expected: dict) -> dict:
     """Vocabularies a student gets with the usual slips, given the tokens and the right answer
     ``expected`` (written out in the test: the lecture's table or a small sentence)."""

@@ -21,6 +21,8 @@ import numpy as np
 
 from seqlab.testing import CheckError, to_numpy
 
+from ._torch import lazy_mistakes
+
 #: The lecture's example: input feature dimension d = 4, positions counted from 1.
 LECTURE_D_MODEL = 4
 #: The lecture's PE^1 = [sin(1), cos(1), sin(1/100), cos(1/100)]  (row 1 of the course's table).
@@ -64,6 +66,7 @@ def wavelengths(d_model: int, base: float = 10000.0) -> np.ndarray:
     return 2 * math.pi * np.power(float(base), 2.0 * pair / d_model)
 
 
+@lazy_mistakes
 def lecture_table_mistakes() -> dict:
     """What ``sinusoidal_pe(3, 4)`` (positions 0, 1, 2 at d = 4) returns under the usual slips.
 

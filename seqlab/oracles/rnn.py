@@ -9,7 +9,7 @@ import torch
 
 from seqlab.given import rnn_forward  # noqa: F401 - the forward by nn.RNN, shared with later chapters' demos
 
-from ._torch import load_course_weights, n, t
+from ._torch import lazy_mistakes, load_course_weights, n, t
 from ._torch import own_parameters  # noqa: F401 - tests load their own weights into a student's module
 
 
@@ -50,6 +50,7 @@ def _activation_swaps(h: np.ndarray) -> dict:
     }
 
 
+@lazy_mistakes
 def rnn_step_mistakes(x_t, h_prev, W_xh, W_hh, b_h) -> dict:
     """What ``rnn_step`` returns under the usual slips (swaps need square weights)."""
     W_xh, W_hh, b_h = map(np.asarray, (W_xh, W_hh, b_h))
@@ -71,6 +72,7 @@ def rnn_step_mistakes(x_t, h_prev, W_xh, W_hh, b_h) -> dict:
     return out
 
 
+@lazy_mistakes
 def rnn_forward_mistakes(X, h0, W_xh, W_hh, b_h) -> dict:
     """What ``rnn_forward`` returns under the usual slips."""
     X, h0, W_xh, W_hh, b_h = map(np.asarray, (X, h0, W_xh, W_hh, b_h))
@@ -94,6 +96,7 @@ def rnn_forward_mistakes(X, h0, W_xh, W_hh, b_h) -> dict:
     return out
 
 
+@lazy_mistakes
 def rnn_outputs_mistakes(H, W_hy, b_y) -> dict:
     H, W_hy, b_y = map(np.asarray, (H, W_hy, b_y))
     out = {"the bias b_y is missing": rnn_outputs(H, W_hy, 0 * b_y)}
@@ -107,6 +110,7 @@ def rnn_outputs_mistakes(H, W_hy, b_y) -> dict:
     return out
 
 
+@lazy_mistakes
 def module_mistakes(model, X, h0) -> dict:
     """``rnn_forward_mistakes`` for a course ``RNN`` module's weights and tensor inputs: what
     its ``forward(X, h0)[0]`` returns under the usual slips."""
@@ -116,6 +120,7 @@ def module_mistakes(model, X, h0) -> dict:
     return rnn_forward_mistakes(X.detach().cpu().numpy(), h0.detach().cpu().numpy(), *weights)
 
 
+@lazy_mistakes
 def parameter_shape_mistakes(input_size: int, hidden_size: int) -> dict:
     """``{name: shape}`` of the parameters under the usual slips (compare with ``named_parameters``)."""
     D, H = input_size, hidden_size

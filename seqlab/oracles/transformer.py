@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._torch import n, t
+from ._torch import lazy_mistakes, n, t
 from ._torch import own_parameters  # noqa: F401 - tests load their own weights into a student's module
 
 # ----------------------------------------------------------------------------- helpers
@@ -75,6 +75,7 @@ def layer_norm(X, gamma, beta, eps=1e-5) -> np.ndarray:
     return n(F.layer_norm(X, X.shape[-1:], t(gamma), t(beta), eps))
 
 
+@lazy_mistakes
 def layer_norm_mistakes(X, gamma, beta, eps=1e-5) -> dict:
     """What ``layer_norm`` returns under the usual slips."""
     X, gamma, beta = map(np.asarray, (X, gamma, beta))
@@ -148,6 +149,7 @@ def _strided_heads(D: int, n_heads: int) -> np.ndarray:
     return np.array([j * n_heads + h for h in range(n_heads) for j in range(d_k)])
 
 
+@lazy_mistakes
 def _multi_head_attention_mistakes(X_q, X_kv, W_q, W_k, W_v, W_o, n_heads, mask=None) -> dict:
     """label -> (out, A) under the usual slips, from the oracle fed altered inputs."""
     W_q, W_k, W_v, W_o = map(np.asarray, (W_q, W_k, W_v, W_o))
@@ -198,11 +200,13 @@ def _reshaped_heads(X_q, X_kv, W_q, W_k, W_v, W_o, n_heads, mask=None) -> tuple:
     return n(heads.reshape(*lead, T_q, D) @ t(W_o)), n(A)
 
 
+@lazy_mistakes
 def multi_head_attention_mistakes(X_q, X_kv, W_q, W_k, W_v, W_o, n_heads, mask=None) -> dict:
     """What ``multi_head_attention(...)[0]`` (the output) returns under the usual slips."""
     return {k: v[0] for k, v in _multi_head_attention_mistakes(X_q, X_kv, W_q, W_k, W_v, W_o, n_heads, mask).items()}
 
 
+@lazy_mistakes
 def attention_weights_mistakes(X_q, X_kv, W_q, W_k, W_v, W_o, n_heads, mask=None) -> dict:
     """What ``multi_head_attention(...)[1]`` (the weights A) returns under the usual slips."""
     return {k: v[1] for k, v in _multi_head_attention_mistakes(X_q, X_kv, W_q, W_k, W_v, W_o, n_heads, mask).items()
@@ -217,6 +221,7 @@ def feed_forward(X, W_1, b_1, W_2, b_2) -> np.ndarray:
     return n(F.linear(F.relu(F.linear(t(X), t(W_1).T, t(b_1))), t(W_2).T, t(b_2)))
 
 
+@lazy_mistakes
 def feed_forward_mistakes(X, W_1, b_1, W_2, b_2) -> dict:
     W_1, b_1, W_2, b_2 = map(np.asarray, (W_1, b_1, W_2, b_2))
     no_relu = n(F.linear(F.linear(t(X), t(W_1).T, t(b_1)), t(W_2).T, t(b_2)))
@@ -288,6 +293,7 @@ def _encoder_block(X, params, n_heads, mask=None, norm_first=False) -> np.ndarra
         return n(encoder_reference(layer, t(X.reshape(N, T, D)), mask)).reshape(X.shape)
 
 
+@lazy_mistakes
 def encoder_block_mistakes(X, params, n_heads, mask=None) -> dict:
     """What ``encoder_block`` returns under the usual slips, built from the built-ins."""
     p = {k: np.asarray(v) for k, v in params.items()}
@@ -326,6 +332,7 @@ def _numpy(x):
     return None if x is None else (x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x))
 
 
+@lazy_mistakes
 def attention_module_mistakes(module, X_q, X_kv, n_heads: int, mask=None) -> dict:
     """``multi_head_attention_mistakes`` for a ``MultiHeadAttention`` module's weights (course layout)."""
     W = [_numpy(getattr(module, name)) for name in ("W_q", "W_k", "W_v", "W_o")]
@@ -344,12 +351,14 @@ def block_params(block) -> dict:
         "W_2": ff[2].weight.T, "b_2": ff[2].bias, "ln2_gamma": block.ln2.weight, "ln2_beta": block.ln2.bias}.items()}
 
 
+@lazy_mistakes
 def encoder_module_mistakes(block, X, n_heads: int, mask=None) -> dict:
     """``encoder_block_mistakes`` for an ``EncoderBlock`` module and tensor inputs."""
     m = _numpy(mask)
     return encoder_block_mistakes(_numpy(X), block_params(block), n_heads, None if m is None else m.astype(bool))
 
 
+@lazy_mistakes
 def decoder_module_mistakes(block, Y, memory, n_heads: int, tgt_mask=None, memory_mask=None) -> dict:
     """What a ``DecoderBlock``'s output is under the usual slips, composed from the oracles of its
     parts (multi-head attention, feed-forward, layer norm) holding the block's weights."""
