@@ -27,6 +27,7 @@ from .kernel.host import read_frame, write_frame
 from .judge.scan import scan
 from .judge.verdict import verdict
 from .records import Job, JobResult, NotebookJob, NotebookResult
+from .report.excerpts import answers_with_mistakes
 
 _LOCAL = threading.local()  # one slot and fork server per thread (Dask workers may run several)
 
@@ -216,7 +217,8 @@ def grade_notebook(nb_job: NotebookJob, settings: dict, files: dict[str, bytes],
         rows_problem = f"feedback could not be rendered: {type(e).__name__}: {e}"
     else:
         rows_problem = None
-    return NotebookResult(rows, html, note=rows_problem, bridge=reply.get("bridge") or {})
+    return NotebookResult(rows, html, note=rows_problem, bridge=reply.get("bridge") or {},
+                          answers=answers_with_mistakes(plan.cells, rows))
 
 
 def grade_job(job: Job) -> JobResult:
