@@ -27,6 +27,7 @@ from .kernel.host import read_frame, write_frame
 from .judge.scan import scan
 from .judge.verdict import verdict
 from .records import Job, JobResult, NotebookJob, NotebookResult
+from .report.causes import blame_answer_faults
 from .report.excerpts import answers_with_mistakes
 
 _LOCAL = threading.local()  # one slot and fork server per thread (Dask workers may run several)
@@ -184,6 +185,8 @@ def grade_notebook(nb_job: NotebookJob, settings: dict, files: dict[str, bytes],
         v = verdict(gid, points, res.get("error"), plan.test_cell_changes.get(gid), flags)
         rows.append(v.row())
         fb_meta[gid] = v.score
+    rows = blame_answer_faults(rows, {rc.grade_id: res.get("error") for rc, res in zip(run_cells, results)
+                                      if rc.kind == "solution" and rc.grade_id})
 
     # feedback: the run cells with their outputs; course cells show the release text
     fb_cells = []

@@ -72,3 +72,18 @@ def function_of(grade_id: str) -> str:
     if grade_id.startswith("test_") and grade_id.count("_") >= 2:
         return grade_id[len("test_"):].rsplit("_", 1)[0]
     return grade_id
+
+
+#: Faults of an answer cell itself (it ran out of time or memory, or killed its kernel): the
+#: function it should define is missing, so its tests fail with a NameError that says nothing.
+ANSWER_FAULTS = ("time-out", "memory", "kernel died")
+
+
+def blame_answer_faults(rows: list[dict], answer_errors: dict[str, dict | None]) -> list[dict]:
+    """``rows`` (``CellVerdict.row()``) with the cause of each test cell lost to the code replaced by
+    the fault of its function's answer cell, when that cell had one. ``answer_errors``: the answer
+    cells' grade_id (the function) -> the error it ran into (None if none)."""
+    faults = {gid: f.cause for gid, err in answer_errors.items()
+              if (f := classify(err)) is not None and f.cause in ANSWER_FAULTS}
+    return [dict(r, cause=faults[function_of(r["grade_id"])], mistake="")
+            if r.get("cause") == "mistake" and function_of(r["grade_id"]) in faults else r for r in rows]

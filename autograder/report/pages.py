@@ -232,19 +232,20 @@ def _functions(r: AssignmentReport) -> str:
 
 
 def _function(r: AssignmentReport, f: FunctionCount) -> str:
-    head = f'<h3 id="fn-{escape(f.function)}"><code>{escape(f.function)}</code></h3>'
+    head = f"<h3><code>{escape(f.function)}</code></h3>"
     if not f.failing and not f.not_written:
-        return head + f'<p class="muted">No student failed it in the code (of {_students(r.students)}).</p>'
-    line = f"<p><b>{f.failing}</b> of {_students(r.students)} failed it in the code"
-    if f.not_written:
-        line += f"; {f.not_written} did not write it"
-    line += ".</p>"
-    items = "".join(_mistake(m, f.failing) for m in f.mistakes)
-    share = round(100 * f.unnamed / f.failing) if f.failing else 0
-    unnamed = (f'<li><span class="count">{f.unnamed}</span><div><meter min="0" max="{max(f.failing, 1)}" '
-               f'value="{f.unnamed}"></meter><span class="muted">no mistake named ({share}% of the '
-               f"{f.failing} who failed it)</span></div></li>") if f.failing else ""
-    return head + line + (f'<ol class="mistakes">{items}{unnamed}</ol>' if items or unnamed else "")
+        body = f'<p class="muted">No student failed it in the code (of {_students(r.students)}).</p>'
+    else:
+        body = (f'<p><b class="failing">{f.failing}</b> of {_students(r.students)} failed it in the code'
+                + (f"; {f.not_written} did not write it" if f.not_written else "") + ".</p>")
+        items = "".join(_mistake(m, f.failing) for m in f.mistakes)
+        if f.failing:
+            share = round(100 * f.unnamed / f.failing)
+            items += (f'<li class="unnamed"><span class="count">{f.unnamed}</span><div>'
+                      f'<meter min="0" max="{f.failing}" value="{f.unnamed}"></meter>'
+                      f'<span class="muted">no mistake named ({share}% of the {f.failing} who failed it)</span></div></li>')
+        body += f'<ol class="mistakes">{items}</ol>' if items else ""
+    return f'<section class="function" id="fn-{escape(f.function)}">{head}{body}</section>'
 
 
 def _mistake(m: MistakeCount, failing: int) -> str:
@@ -258,8 +259,8 @@ def _mistake(m: MistakeCount, failing: int) -> str:
         origin = ", ".join(f"<code>{escape(fn)}</code>" for fn in m.carried_from)
         carried = (f'<br><span class="muted">{m.carried} of them made it in {origin} already, which this function '
                    "likely calls: their answers here are not excerpted.</span>")
-    return (f'<li><span class="count">{m.students}</span><div><meter min="0" max="{max(failing, 1)}" '
-            f'value="{m.students}"></meter>{escape(m.text)}{carried}{excerpts}</div></li>')
+    return (f'<li class="mistake"><span class="count">{m.students}</span><div><meter min="0" max="{max(failing, 1)}" '
+            f'value="{m.students}"></meter><span class="text">{escape(m.text)}</span>{carried}{excerpts}</div></li>')
 
 
 def _excerpt(e) -> str:
