@@ -217,7 +217,8 @@ def _grade(submitted: Path, out: Path, store: ResultStore, counts: dict, ctrl_c:
         lap("CSVs")
         report.class_report = class_report.write(
             staging, out, report.all_cells, reused + results, store.stored,
-            _run_facts(results, reused, pool, cluster, timings.get(f"grade {len(todo)} submissions")))
+            _run_facts(results, reused, pool, cluster, timings.get(f"grade {len(todo)} submissions")),
+            [(p.student_id, p.assignment) for p in report.problems])
         lap("class report")
         with ctrl_c.held():
             _publish(staging, out, partial=partial, touched=[(r.student, r.assignment) for r in reused + results])

@@ -170,6 +170,7 @@ def test_failures_that_are_not_the_code_are_counted_apart(reports):
             1, 4, ("test_rnn_step_visible", "test_rnn_step_hidden", "test_rnn_forward_visible", "test_rnn_forward_hidden")),
     }
     assert "no submission" not in faults  # counted in the scores instead
+    assert reports["02-rnn"].faulted == 3  # s_g, s_d, s_a: students, each once
 
 
 def test_mistakes_csv_is_written_back_byte_for_byte(tables, tmp_path):
@@ -338,3 +339,12 @@ def test_ids_are_blanked_only_where_they_stand_alone():
     assert blank("# by S_B and kim; skim, kim2, x = 1") == f"# by {REDACTED} and {REDACTED}; skim, kim2, x = 1"
     (e,) = choose(["line\n" * 50], blank)
     assert e.cut and e.text.count("\n") == 39
+
+
+def test_a_renamed_notebook_is_a_fault_not_a_missing_submission(tables):
+    cells, mistakes = tables
+    findings = findings_of_mistakes(cells, mistakes) + OTHER_FINDINGS
+    (r,) = [r for r in count(cells, findings, ANSWERS, problems=[("s_e", "02-rnn")]) if r.assignment == "02-rnn"]
+    assert r.no_submission == 0 and r.submitted == 7
+    assert ("notebook missing or renamed", 1, 4) in {(f.label, f.submissions, f.cells) for f in r.faults}
+    assert dict(r.cells[0].reasons)["notebook missing or renamed"] == 1

@@ -96,15 +96,16 @@ def _plot(report, theme) -> bytes:
     return score_histogram(list(report.scores), report.max_score, report.submitted_mean, report.submitted_median, theme)
 
 
-def write(dest: Path, published: Path, cells: list[dict], results: list, stored, run: RunFacts) -> bool:
+def write(dest: Path, published: Path, cells: list[dict], results: list, stored, run: RunFacts,
+          problems: list[tuple[str, str]] = ()) -> bool:
     """Write ``mistakes.csv`` and the report's folder into ``dest`` (grade.py's staging folder); the
     folder only when its pages would differ from those in ``published`` (OUT). Returns whether it
-    wrote the pages."""
+    wrote the pages. ``problems``: (student_id, assignment) of the run's problems (see counts.count)."""
     from ..results import write_csv
 
     findings, answers = gather(cells, results, stored)
     write_csv(dest / MISTAKES_CSV, MISTAKES_COLUMNS, mistakes_rows(cells, findings))
-    reports = count(cells, findings, answers)
+    reports = count(cells, findings, answers, problems)
     digest = _digest(reports)
     if _published_digest(published / REPORT_DIR) == digest:
         return False

@@ -8,7 +8,8 @@ status``) and the *findings*, what the grader recorded about a test cell beyond 
 
 Definitions the pages state too:
 - a student *has no submission* for an assignment when every one of their cells.csv rows for it
-  has status ``missing``; mean and median are over every student, a missing submission counting 0
+  has status ``missing`` and no problem was reported for it (a renamed notebook is a problem, listed
+  with the failures that are not the code); mean and median are over every student, a missing submission counting 0
   (as summary.csv), and also over those who submitted;
 - a test cell is *lost* by a student when its score is below its points, whatever the reason;
 - for a function (test cells ``test_<function>_<kind>``), a student *failed it in the code* when a
@@ -20,6 +21,7 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Iterable
 
 from .causes import CAUSES, function_of
 from .excerpts import Excerpt, anonymiser, choose
@@ -28,7 +30,7 @@ MISTAKES_COLUMNS = ["student_id", "assignment", "function", "grade_id", "mistake
 
 #: cells.csv statuses of what was never graded, and the flags of graded cells, as the report names them.
 STATUS_FAULTS = {
-    "missing": "notebook missing (the student submitted other notebooks of it)",
+    "missing": "notebook missing or renamed",
     "invalid": "not a valid notebook",
     "not-in-roster": "student not in the roster",
     "error": "could not be graded",
@@ -40,6 +42,8 @@ FLAG_FAULTS = {
 }
 #: Statuses of cells whose score the student's code earned (the rest score 0 without running).
 GRADED_STATUSES = ("passed", "failed", "tampered", "outdated")
+#: The causes of a lost test cell that are neither the code nor a function left unwritten.
+FAULT_CAUSES = tuple(k for k, c in CAUSES.items() if not c.code and k != "not written")
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,7 @@ class AssignmentReport:
     cells: tuple[CellCount, ...]
     functions: tuple[FunctionCount, ...]
     faults: tuple[FaultCount, ...]
+    faulted: int = 0  # students with any of ``faults`` (one student may have several)
 
     @property
     def submitted(self) -> int:
@@ -141,13 +146,17 @@ def findings_of_mistakes(cells: list[dict], mistakes: list[dict]) -> list[Findin
                     m["grade_id"], "mistake", m.get("mistake") or "") for m in mistakes]
 
 
-def count(cells: list[dict], findings: list[Finding], answers: dict | None = None) -> tuple[AssignmentReport, ...]:
+def count(cells: list[dict], findings: list[Finding], answers: dict | None = None,
+          problems: Iterable[tuple[str, str]] = ()) -> tuple[AssignmentReport, ...]:
     """One report per assignment of ``cells`` (sorted by id). ``answers``: (student_id, assignment,
-    function) -> the answer cell's source, for the excerpts of each named mistake."""
-    answers = answers or {}
+    function) -> the answer cell's source, for the excerpts of each named mistake; ``problems``: the
+    (student_id, assignment) of the run's problems (plan.Problem), which tell a renamed notebook from
+    no submission."""
+    answers, problems = answers or {}, set(problems)
     anonymise = anonymiser({c["student_id"] for c in cells})
     return tuple(_assignment(a, [c for c in cells if c["assignment"] == a],
-                             [f for f in findings if f.assignment == a], answers, anonymise)
+                             [f for f in findings if f.assignment == a], answers, anonymise,
+                             {s for s, pa in problems if pa == a})
                  for a in sorted({c["assignment"] for c in cells}))
 
 
@@ -155,11 +164,12 @@ def _lost(c: dict) -> bool:
     return float(c["score"]) < float(c["max_score"])
 
 
-def _assignment(a: str, cells: list[dict], findings: list[Finding], answers: dict, anonymise) -> AssignmentReport:
+def _assignment(a: str, cells: list[dict], findings: list[Finding], answers: dict, anonymise,
+                problems: set[str]) -> AssignmentReport:
     by_student: dict[str, list[dict]] = defaultdict(list)
     for c in cells:
         by_student[c["student_id"]].append(c)
-    missing = {s for s, rows in by_student.items() if all(r["status"] == "missing" for r in rows)}
+    missing = {s for s, rows in by_student.items() if all(r["status"] == "missing" for r in rows) and s not in problems}
     totals = {s: sum(float(r["score"]) for r in rows) for s, rows in by_student.items()}
     max_score = max(sum(float(r["max_score"]) for r in rows) for rows in by_student.values())
     finding = {(f.student_id, f.notebook, f.grade_id): f for f in findings}
@@ -170,6 +180,8 @@ def _assignment(a: str, cells: list[dict], findings: list[Finding], answers: dic
         cells=_cells(cells, finding, missing),
         functions=_functions(a, cells, findings, answers, anonymise),
         faults=_faults(cells, findings, missing),
+        faulted=len({c["student_id"] for c in cells if c["status"] in STATUS_FAULTS and c["student_id"] not in missing}
+                    | {f.student_id for f in findings if f.flag or f.cause in FAULT_CAUSES}),
     )
 
 
@@ -239,10 +251,8 @@ def _faults(cells: list[dict], findings: list[Finding], missing: set[str]) -> tu
         rows = [c for c in cells if c["status"] == status and not (status == "missing" and c["student_id"] in missing)]
         if rows:
             out.append(FaultCount(label, len({c["student_id"] for c in rows}), len(rows)))
-    for key, cause in CAUSES.items():
-        if cause.code or key == "not written":
-            continue
-        out += _fault_of([f for f in findings if f.cause == key], cause.label)
+    for key in FAULT_CAUSES:
+        out += _fault_of([f for f in findings if f.cause == key], CAUSES[key].label)
     for flag, label in FLAG_FAULTS.items():
         out += _fault_of([f for f in findings if f.flag == flag], label)
     return tuple(out)

@@ -135,25 +135,27 @@ def page_name(assignment: str) -> str:
 def index_page(reports: tuple[AssignmentReport, ...], run: RunFacts, digest: str) -> str:
     rows = []
     for r in reports:
-        tops = sorted(((m.students, f.function, m.text) for f in r.functions for m in f.mistakes),
-                      key=lambda t: (-t[0], t[1], t[2]))
-        top = (f"<code>{escape(tops[0][1])}</code>: {escape(tops[0][2])} ({_students(tops[0][0])})" if tops
+        # the commonest by the students who made it in that function itself (not carried from an earlier one)
+        tops = sorted(((m.students - m.carried, k, f.function, m.text) for k, f in enumerate(r.functions)
+                       for m in f.mistakes), key=lambda t: (-t[0], t[1], t[3]))
+        top = (f"<code>{escape(tops[0][2])}</code>: {escape(tops[0][3])} ({_students(tops[0][0])})" if tops
                else '<span class="muted">none named</span>')
         rows.append([f'<a href="{escape(page_name(r.assignment))}">{escape(r.assignment)}</a>', str(r.students),
                      str(r.no_submission), _mean(r.mean), _n(r.median), _n(r.max_score), top,
-                     str(sum(f.submissions for f in r.faults))])
+                     str(r.faulted)])
     table = _table([("assignment", ""), ("students", "num"), ("no submission", "num"), ("mean", "num"),
-                    ("median", "num"), ("out of", "num"), ("commonest named mistake", ""), ("not the code", "num")],
+                    ("median", "num"), ("out of", "num"), ("commonest named mistake", ""), ("other failures, flags", "num")],
                    rows) if reports else "<p>No assignment was graded.</p>"
     body = (
         "<nav>Class report</nav><h1>What the class got wrong</h1>"
         "<p>Written by <code>python -m autograder grade</code> from the grades of every submission in "
         "<code>cells.csv</code> and the mistakes in <code>mistakes.csv</code> (one folder up, with the student ids). "
         "These pages name no student; they quote students' answers, so keep them within the teaching team.</p>"
-        f'<h2 id="assignments">Assignments</h2>{table}'
-        '<p class="muted">Mean and median count a missing submission as 0. “Not the code”: submissions that lost '
-        "points to something other than a mistake in the code (time-outs, memory, missing or invalid notebooks, "
-        "own-work refusals, tampering flags); each assignment's page lists them.</p>"
+        f'<section id="assignments"><h2>Assignments</h2>{table}'
+        '<p class="muted">Mean and median count a missing submission as 0. “Other failures, flags”: the students '
+        "who lost points to something other than a mistake in the code (time-outs, memory, kernels that died, "
+        "missing or invalid notebooks, own-work refusals) or were flagged (tampering, an earlier release); each "
+        "assignment's page lists them.</p></section>"
         + _run_section(run)
         + _footer()
     )
@@ -171,8 +173,8 @@ def _run_section(run: RunFacts) -> str:
                      "when each was graded</li>")
     if run.grading_wall is not None:
         items.append(f"<li>the grading phase took {run.grading_wall:.1f} s</li>")
-    return ('<h2 id="run">How the grading went</h2><p class="muted">The run that wrote this report; a run that '
-            'changes no result leaves the report as it was.</p><ul>' + "".join(items) + "</ul>")
+    return ('<section id="run"><h2>How the grading went</h2><p class="muted">The run that wrote this report; a run '
+            'that changes no result leaves the report as it was.</p><ul>' + "".join(items) + "</ul></section>")
 
 
 def _footer() -> str:
@@ -221,14 +223,12 @@ def _scores(r: AssignmentReport, plots: dict[str, bytes]) -> str:
     note = (f'<p class="muted">Mean and median over all {_students(r.students)}, a missing submission counting 0. '
             f"The {_students(r.submitted)} who submitted: mean {_mean(r.submitted_mean)}, median {sub_median}; "
             "the plot shows their scores.</p>")
-    return f'<h2 id="scores">Scores</h2><div class="stats">{stats}</div>{note}{plot}'
+    return f'<section id="scores"><h2>Scores</h2><div class="stats">{stats}</div>{note}{plot}</section>'
 
 
 def _functions(r: AssignmentReport) -> str:
-    parts = ['<h2 id="mistakes">Mistakes by function</h2>']
-    for f in r.functions:
-        parts.append(_function(r, f))
-    return "".join(parts)
+    return ('<section id="mistakes"><h2>Mistakes by function</h2>' + "".join(_function(r, f) for f in r.functions)
+            + "</section>")
 
 
 def _function(r: AssignmentReport, f: FunctionCount) -> str:
@@ -287,20 +287,21 @@ def _cells(r: AssignmentReport) -> str:
     rows = [[f"<code>{escape(c.grade_id)}</code>", _n(c.points), str(c.lost),
              " · ".join(f"{n} {escape(reason)}" for reason, n in c.reasons) or '<span class="muted">–</span>']
             for c in r.cells]
-    return ('<h2 id="cells">Test cells</h2><p>How many of the '
+    return ('<section id="cells"><h2>Test cells</h2><p>How many of the '
             f"{_students(r.students)} lost each test cell, and why.</p>"
-            + _table([("test cell", ""), ("points", "num"), ("lost by", "num"), ("why", "")], rows))
+            + _table([("test cell", ""), ("points", "num"), ("lost by", "num"), ("why", "")], rows) + "</section>")
 
 
 def _faults(r: AssignmentReport) -> str:
-    head = '<h2 id="faults">Failures that are not mistakes in the code</h2>'
+    head = '<section id="faults"><h2>Failures that are not mistakes in the code</h2>'
     if not r.faults:
-        return head + "<p>None: every lost point was lost to the code.</p>"
+        return head + "<p>None: every lost point was lost to the code.</p></section>"
     rows = [[escape(f.label), str(f.submissions), str(f.cells),
              ", ".join(f"<code>{escape(g)}</code>" for g in f.grade_ids) or "–"] for f in r.faults]
     return (head + "<p>Submissions (students) and test cells, with the test cells they hit; the cells.csv "
             "statuses, the grading log and each student's feedback page say more.</p>"
-            + _table([("what", ""), ("submissions", "num"), ("test cells", "num"), ("test cells hit", "")], rows))
+            + _table([("what", ""), ("submissions", "num"), ("test cells", "num"), ("test cells hit", "")], rows)
+            + "</section>")
 
 
 def all_pages(reports: tuple[AssignmentReport, ...], run: RunFacts, digest: str, plot) -> dict[str, str]:
