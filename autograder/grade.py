@@ -215,10 +215,17 @@ def _grade(submitted: Path, out: Path, store: ResultStore, counts: dict, ctrl_c:
         merge_rows(report, rows, out, partial=partial, dest=staging)
         write_summary(report, staging / "summary.csv", reused + results)
         lap("CSVs")
-        report.class_report = class_report.write(
-            staging, out, report.all_cells, reused + results, store.stored,
-            _run_facts(results, reused, pool, cluster, timings.get(f"grade {len(todo)} submissions")),
-            [(p.student_id, p.assignment) for p in report.problems])
+        try:
+            report.class_report = class_report.write(
+                staging, out, report.all_cells, reused + results, store.stored,
+                _run_facts(results, reused, pool, cluster, timings.get(f"grade {len(todo)} submissions")),
+                [(p.student_id, p.assignment) for p in report.problems])
+        except Exception as e:  # noqa: BLE001 - the class report must never cost the grades
+            log.exception("class report")
+            report.notes.append(f"the class report could not be written ({type(e).__name__}: {e}); "
+                                f"{class_report.REPORT_DIR}/ and {class_report.MISTAKES_CSV} are an earlier run's")
+            (staging / class_report.MISTAKES_CSV).unlink(missing_ok=True)
+            shutil.rmtree(staging / class_report.REPORT_DIR, ignore_errors=True)
         lap("class report")
         with ctrl_c.held():
             _publish(staging, out, partial=partial, touched=[(r.student, r.assignment) for r in reused + results])
