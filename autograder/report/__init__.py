@@ -26,8 +26,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Callable
 
-from .counts import MISTAKES_COLUMNS, Finding, count, mistakes_rows
-from .counts import GRADED_STATUSES
+from .counts import GRADED_STATUSES, MISTAKES_COLUMNS, Finding, count, mistakes_rows
 from .pages import RunFacts, all_pages
 
 __all__ = ["REPORT_DIR", "MISTAKES_CSV", "MISTAKES_COLUMNS", "RunFacts", "gather", "write"]

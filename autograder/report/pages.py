@@ -89,7 +89,7 @@ STYLE = (
     "figure{margin:.3rem 0 .8rem}figcaption{font-size:.85rem;color:var(--muted)}"
     "footer{margin-top:2.5rem;font-size:.85rem;color:var(--muted)}"
     "@media (max-width:40rem){main{padding:.75rem .7rem 2rem}h1{font-size:1.45rem}"
-    "ol.mistakes>li{grid-template-columns:2.2rem minmax(0,1fr)}"
+    "ol.mistakes>li{grid-template-columns:2.2rem minmax(0,1fr)}pre{white-space:pre-wrap;overflow-wrap:anywhere}"
     # a table turns into one card per row: each cell on its own line, headed by its column's name
     "table.cards thead{display:none}table.cards tr{display:block;border-bottom:1px solid var(--border);"
     "padding:.35rem 0}table.cards td{display:block;border:0;padding:.05rem 0;text-align:left}"

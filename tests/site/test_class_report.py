@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 import importlib.util
 import re
-import shutil
 import subprocess
 import sys
 from collections import defaultdict
