@@ -61,7 +61,10 @@ def _grade_or_interrupt(args) -> int:
           f"{report.reused} unchanged since the last run and reused" + (" (--force regrades them)" if report.reused else ""))
     for line in summary_lines(report):
         print(line)
-    print(f"wrote {args.out / 'grades.csv'}, {args.out / 'cells.csv'}, {args.out / 'summary.csv'} and {args.out / 'feedback'}/")
+    print(f"wrote {args.out / 'grades.csv'}, {args.out / 'cells.csv'}, {args.out / 'summary.csv'}, "
+          f"{args.out / 'mistakes.csv'} and {args.out / 'feedback'}/")
+    print(f"class report: {args.out / 'report' / 'index.html'}"
+          + ("" if report.class_report else " (unchanged: nothing it reports changed)"))
     if not report.ok:
         print(f"{len(report.problems)} problem(s): some submissions could not be (fully) graded", file=sys.stderr)
     return 0 if report.ok else 1

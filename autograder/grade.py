@@ -8,6 +8,9 @@ Layout written under ``OUT``:
 - ``cells.csv``    student_id, assignment, notebook, grade_id, score, max_score, status
 - ``summary.csv``  per assignment: students, mean, median, and the cost per submission (worker
                    seconds, bridge calls, bytes, seconds); per graded cell: how many lost it
+- ``mistakes.csv`` student_id, assignment, function, grade_id, mistake (each test cell lost to the code)
+- ``report/index.html``, ``report/<assignment_id>.html`` the class report: what the class got wrong
+                   (report/; rewritten only when what it says changes)
 - ``feedback/<student_id>/<assignment_id>/<notebook>.html`` (no hidden test source)
 - ``gradebook.db`` nbgrader's SQLite gradebook (written by this process only)
 - ``grading.log``  what nbgrader said while preparing the assignments
@@ -47,13 +50,14 @@ from . import course
 from .plan import CELLS_COLUMNS, GRADES_COLUMNS, Problem, Report, graded_cells_of, plan_jobs, read_roster  # noqa: F401
 from .store import ResultStore, fingerprint, grader_digest
 from .results import merge_rows, summary_lines, write_csv, write_summary  # noqa: F401
+from . import report as class_report
 
 log = logging.getLogger(__name__)
 
 #: Where the per-submission results live, inside OUT.
 CACHE_DIR = ".cache"
 #: The files of OUT that a run replaces as a whole (feedback/ is moved separately).
-FINAL_FILES = ("gradebook.db", "grading.log", "cells.csv", "grades.csv", "summary.csv")
+FINAL_FILES = ("gradebook.db", "grading.log", "cells.csv", "grades.csv", "summary.csv", class_report.MISTAKES_CSV)
 
 
 class Interrupted(Exception):
@@ -211,6 +215,18 @@ def _grade(submitted: Path, out: Path, store: ResultStore, counts: dict, ctrl_c:
         merge_rows(report, rows, out, partial=partial, dest=staging)
         write_summary(report, staging / "summary.csv", reused + results)
         lap("CSVs")
+        try:
+            report.class_report = class_report.write(
+                staging, out, report.all_cells, reused + results, store.stored,
+                _run_facts(results, reused, pool, cluster, timings.get(f"grade {len(todo)} submissions")),
+                [(p.student_id, p.assignment) for p in report.problems])
+        except Exception as e:  # noqa: BLE001 - the class report must never cost the grades
+            log.exception("class report")
+            report.notes.append(f"the class report could not be written ({type(e).__name__}: {e}); "
+                                f"{class_report.REPORT_DIR}/ and {class_report.MISTAKES_CSV} are an earlier run's")
+            (staging / class_report.MISTAKES_CSV).unlink(missing_ok=True)
+            shutil.rmtree(staging / class_report.REPORT_DIR, ignore_errors=True)
+        lap("class report")
         with ctrl_c.held():
             _publish(staging, out, partial=partial, touched=[(r.student, r.assignment) for r in reused + results])
     finally:
@@ -228,11 +244,23 @@ def _grade(submitted: Path, out: Path, store: ResultStore, counts: dict, ctrl_c:
     return report
 
 
+def _run_facts(graded: list, reused: list, pool, cluster: str | None, wall: float | None) -> class_report.RunFacts:
+    """How this run went, for the class report."""
+    def mean(values):
+        return sum(values) / len(values) if values else None
+
+    workers = ("a Dask cluster" if cluster else f"{pool.n} local worker{'s' if pool.n != 1 else ''}" if pool is not None
+               else "none needed (every submission was reused)")
+    return class_report.RunFacts(len(graded), len(reused), workers, mean([r.seconds for r in graded]),
+                                 mean([r.seconds for r in graded + reused]), wall if graded else None)
+
+
 def _publish(staging: Path, out: Path, *, partial: bool, touched: list[tuple[str, str]]) -> None:
     """Move this run's files from ``staging`` into ``out``, each by one rename.
 
     A full run replaces ``feedback/`` as a whole; a partial run (``--only``) replaces the folders
-    of the submissions it ``touched`` and leaves everyone else's pages as they were. The CSVs go last.
+    of the submissions it ``touched`` and leaves everyone else's pages as they were. The class
+    report's folder, when this run wrote one, replaces the old one as a whole. The CSVs go last.
     """
     new_fb, out_fb = staging / "feedback", out / "feedback"
     if partial:
@@ -247,6 +275,11 @@ def _publish(staging: Path, out: Path, *, partial: bool, touched: list[tuple[str
             os.replace(out_fb, staging / "feedback.old")  # removed with the staging folder
         if new_fb.is_dir():
             os.replace(new_fb, out_fb)
+    new_report, out_report = staging / class_report.REPORT_DIR, out / class_report.REPORT_DIR
+    if new_report.is_dir():
+        if out_report.exists():
+            os.replace(out_report, staging / "report.old")  # removed with the staging folder
+        os.replace(new_report, out_report)
     for name in FINAL_FILES:
         if (staging / name).exists():
             os.replace(staging / name, out / name)

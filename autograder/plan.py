@@ -54,6 +54,7 @@ class Report:
     notes: list[str] = field(default_factory=list)
     graded: int = 0  # submissions graded by this run
     reused: int = 0  # submissions unchanged since an earlier run, whose stored results were reused
+    class_report: bool = False  # this run rewrote the class report's pages (they changed)
 
     @property
     def ok(self) -> bool:

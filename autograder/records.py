@@ -35,13 +35,16 @@ class Job:
 @dataclass
 class NotebookResult:
     """How one notebook was graded: a row per graded cell (None when it could not be run at all), its
-    feedback page, why it could not be graded (``problem``) or a note on it, the bridge's cost."""
+    feedback page, why it could not be graded (``problem``) or a note on it, the bridge's cost, and
+    ``answers``: the student's answer cells (grade_id -> source, as graded) of the functions whose
+    tests named a mistake, the class report's excerpts (only those, to keep stored results small)."""
 
     cells: list[dict] | None
     feedback: str | None = None
     problem: str | None = None
     note: str | None = None
     bridge: dict = field(default_factory=dict)
+    answers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

@@ -98,18 +98,34 @@ class ResultStore:
 
     def load(self, job: Job) -> JobResult | None:
         """The stored result of ``job`` if it was graded under the same fingerprint, else None."""
+        stored = self._read(job.student, job.assignment)
+        if stored is None or stored.get("fingerprint") != job.fingerprint:
+            return None
+        result = self._result(stored)
+        if result is not None:
+            result.path = job.path
+        return result
+
+    def stored(self, student: str, assignment: str) -> JobResult | None:
+        """The result last stored for a submission, whatever it was graded under (None when there is
+        none or it cannot be read). The class report reads those of the students that a ``--only``
+        run did not grade."""
+        stored = self._read(student, assignment)
+        return None if stored is None else self._result(stored)
+
+    def _read(self, student: str, assignment: str) -> dict | None:
         try:
-            stored = json.loads(self.path(job.student, job.assignment).read_text(encoding="utf-8"))
+            stored = json.loads(self.path(student, assignment).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
-        if not isinstance(stored, dict) or stored.get("fingerprint") != job.fingerprint:
-            return None
+        return stored if isinstance(stored, dict) else None
+
+    @staticmethod
+    def _result(stored: dict) -> JobResult | None:
         try:
-            result = JobResult.from_dict(stored["result"])
+            return JobResult.from_dict(stored["result"])
         except (KeyError, TypeError, ValueError, AttributeError):  # a damaged or older file: grade again
             return None
-        result.path = job.path
-        return result
 
     @staticmethod
     def keepable(result: JobResult) -> bool:

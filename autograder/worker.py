@@ -27,6 +27,8 @@ from .kernel.host import read_frame, write_frame
 from .judge.scan import scan
 from .judge.verdict import verdict
 from .records import Job, JobResult, NotebookJob, NotebookResult
+from .report.causes import blame_answer_faults
+from .report.excerpts import answers_with_mistakes
 
 _LOCAL = threading.local()  # one slot and fork server per thread (Dask workers may run several)
 
@@ -183,6 +185,8 @@ def grade_notebook(nb_job: NotebookJob, settings: dict, files: dict[str, bytes],
         v = verdict(gid, points, res.get("error"), plan.test_cell_changes.get(gid), flags)
         rows.append(v.row())
         fb_meta[gid] = v.score
+    rows = blame_answer_faults(rows, {rc.grade_id: res.get("error") for rc, res in zip(run_cells, results)
+                                      if rc.kind == "solution" and rc.grade_id})
 
     # feedback: the run cells with their outputs; course cells show the release text
     fb_cells = []
@@ -216,7 +220,8 @@ def grade_notebook(nb_job: NotebookJob, settings: dict, files: dict[str, bytes],
         rows_problem = f"feedback could not be rendered: {type(e).__name__}: {e}"
     else:
         rows_problem = None
-    return NotebookResult(rows, html, note=rows_problem, bridge=reply.get("bridge") or {})
+    return NotebookResult(rows, html, note=rows_problem, bridge=reply.get("bridge") or {},
+                          answers=answers_with_mistakes(plan.cells, rows))
 
 
 def grade_job(job: Job) -> JobResult:

@@ -37,7 +37,17 @@ __all__ = [
 
 
 class CheckError(AssertionError):
-    """A failed exercise check. The message is written for the student."""
+    """A failed exercise check. The message is written for the student.
+
+    Two fields say the same as data, for the grader's class report (it counts them across a
+    class and never reads the message): ``mistake``, the likely mistake the message names (None
+    when it names none), and ``cause``, why the check failed when the cause is not a wrong value:
+    ``"not written"`` (still the release stub) or ``"not own work"`` (the own-work rule).
+    """
+
+    def __init__(self, message: str = "", *, mistake: str | None = None, cause: str | None = None):
+        super().__init__(message)
+        self.mistake, self.cause = mistake, cause
 
 
 def to_numpy(x: Any) -> np.ndarray:
@@ -47,9 +57,15 @@ def to_numpy(x: Any) -> np.ndarray:
     return np.asarray(x)
 
 
+_LIKELY = "likely mistake: "
+
+
 def _fail(name: str, *lines: str) -> None:
+    """Raise the failure of ``name`` with one line per non-empty entry of ``lines``; a line that
+    starts with ``likely mistake: `` also becomes the error's ``mistake``."""
     body = "\n".join("  " + line for line in lines if line)
-    raise CheckError(f"{name} is wrong.\n{body}")
+    mistake = next((line[len(_LIKELY):] for line in lines if line and line.startswith(_LIKELY)), None)
+    raise CheckError(f"{name} is wrong.\n{body}", mistake=mistake)
 
 
 def _plain(x: Any) -> Any:
@@ -306,7 +322,7 @@ def check_implemented(obj: Any) -> None:
     name = getattr(obj, "__name__", str(obj))
     if any("YOUR CODE HERE" in s and "raise NotImplementedError" in s for s in _sources(obj)):
         raise CheckError(f"{name} is not written yet: replace the `raise NotImplementedError()` in its cell "
-                         "with your code.")
+                         "with your code.", cause="not written")
     forbidden = _FORBIDDEN.get(name, ())
     found = ownwork.violations(name, _student_cells(obj), forbidden)
     if not found:
@@ -317,7 +333,8 @@ def check_implemented(obj: Any) -> None:
         raise CheckError(f"{name} is not your own work: it earns no points while it uses these.\n"
                          + "".join(f"  {line}\n" for line in found)
                          + f"  Write it without the course's reference answers (`oracle`, seqlab.oracles), the course's"
-                         + f" helpers that compute an earlier chapter's answer (seqlab.given){without}.")
+                         + f" helpers that compute an earlier chapter's answer (seqlab.given){without}.",
+                         cause="not own work")
 
 
 #: (words in an error raised inside the student's code, what it most likely means). The first match
@@ -362,7 +379,8 @@ def call_checked(name: str, fn: Callable[..., Any], *args: Any, hint: str = "", 
     except CheckError:
         raise
     except NotImplementedError:
-        raise CheckError(f"{name}: the function is not written yet (it raised NotImplementedError).") from None
+        raise CheckError(f"{name}: the function is not written yet (it raised NotImplementedError).",
+                         cause="not written") from None
     except Exception as e:  # noqa: BLE001 - any error of the student's code is reported, not re-raised
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
         cause = likely_cause(e)

@@ -64,8 +64,8 @@ def _lines(path: Path, student: str) -> list[str]:
     return [line for line in lines if next(csv.reader([line]))[0] == student]
 
 
-def _pages(out: Path) -> dict[str, bytes]:
-    fb = out / "feedback"
+def _pages(out: Path, folder: str = "feedback") -> dict[str, bytes]:
+    fb = out / folder
     return {str(p.relative_to(fb)): p.read_bytes() for p in sorted(fb.rglob("*")) if p.is_file()}
 
 
@@ -244,6 +244,9 @@ def test_force_regrades_everything(batch, reference, tmp_path):
     for name in TABLES:
         assert (out / name).read_bytes() == (reference / name).read_bytes(), name
     assert _pages(out) == _pages(reference)  # graded again (the counts above say so), to the same bytes
+    # the same results: the class report is left as it was (its run figures are the first run's)
+    assert _pages(out, "report") == _pages(reference, "report") and (out / "report" / "index.html").exists()
+    assert (out / "mistakes.csv").read_bytes() == (reference / "mistakes.csv").read_bytes()
 
 
 # ---------------------------------------------------------------- fast: the fingerprint and the store

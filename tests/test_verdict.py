@@ -35,4 +35,10 @@ def test_flags_change_the_status_never_the_score():
 def test_long_errors_are_cut_and_rows_have_the_csv_columns():
     v = verdict("t", 1, {"ename": "ValueError", "evalue": "x" * 2000})
     assert len(v.message) <= 500
-    assert set(v.row()) == {"grade_id", "score", "max_score", "status", "message"}
+    assert set(v.row()) == {"grade_id", "score", "max_score", "status", "message", "cause", "mistake", "flag"}
+
+
+def test_a_failure_says_why_and_a_flag_what_flagged_it():
+    v = verdict("t", 1, {"ename": "CheckError", "evalue": "...", "mistake": "W_hh is transposed"}, "edited")
+    assert (v.cause, v.mistake, v.flag) == ("mistake", "W_hh is transposed", "edited")
+    assert (verdict("t", 1, None, None, ["line 2: sets np.allclose"]).flag, verdict("t", 1, None).cause) == ("code", "")

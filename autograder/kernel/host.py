@@ -204,7 +204,20 @@ def _run_cell(shell, source: str, limit: int) -> tuple[list, dict | None]:
             ename, evalue = "TimeoutError", "interrupted"
         stb = [str(s)[:4000] for s in (tb[-1][2] if tb else [])][:60]
         e = {"ename": ename, "evalue": evalue, "traceback": stb or [f"{ename}: {evalue}"]}
+        e.update(_check_finding(error))
     return outputs, e
+
+
+def _check_finding(error: BaseException) -> dict:
+    """What a failed course check found, as data (``seqlab.testing.CheckError``: the mistake it named,
+    why it failed), for the class report. Read in the judge, where the checks run; a kernel cell's
+    error reaches the judge without these fields (judge/bridge.py ``_cell_outputs``)."""
+    from seqlab.testing import CheckError
+
+    if not isinstance(error, CheckError):
+        return {}
+    found = {k: getattr(error, k, None) for k in ("mistake", "cause")}
+    return {k: v[:500] for k, v in found.items() if type(v) is str and v}
 
 
 def _kernel(req: dict, sock) -> None:
