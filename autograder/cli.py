@@ -57,8 +57,12 @@ def _grade_or_interrupt(args) -> int:
         print(f"note: {note}", file=sys.stderr)
     for problem in report.problems:
         print(f"problem: {problem}", file=sys.stderr)
-    print(f"{report.graded + report.reused} submissions: {report.graded} graded, "
-          f"{report.reused} unchanged since the last run and reused" + (" (--force regrades them)" if report.reused else ""))
+    if report.resumed:
+        print(f"{report.graded + report.reused} submissions: {report.graded} graded, "
+              f"{report.reused} graded by the interrupted --force run and reused")
+    else:
+        print(f"{report.graded + report.reused} submissions: {report.graded} graded, "
+              f"{report.reused} unchanged since the last run and reused" + (" (--force regrades them)" if report.reused else ""))
     for line in summary_lines(report):
         print(line)
     print(f"wrote {args.out / 'grades.csv'}, {args.out / 'cells.csv'}, {args.out / 'summary.csv'} and {args.out / 'feedback'}/")

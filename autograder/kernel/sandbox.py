@@ -674,6 +674,27 @@ TMP = Path("/tmp")
 _RUN_LOCK: int | None = None
 
 
+def scratch_dir(slot: int) -> Path:
+    """The scratch folder of slot ``slot``: the worker that holds the slot makes it (worker.py), the
+    run that started the worker removes it (``remove_scratch``), a later run removes a killed run's."""
+    return TMP / f"{USER_PREFIX}{slot}"
+
+
+def slots_held_by(pids: list[int]) -> list[int]:
+    """The slots whose locks these processes hold (a run's own workers)."""
+    holders = _slot_lock_holders()
+    return sorted({holders[pid] for pid in pids if pid in holders})
+
+
+def remove_scratch(slots: list[int]) -> None:
+    """Remove the scratch folders of a run's own slots once its workers are gone, so that the next
+    run finds nothing to clean up; a slot that another run's worker took meanwhile is left alone."""
+    for n in slots:
+        with _if_free(n) as free:
+            if free:
+                shutil.rmtree(scratch_dir(n), ignore_errors=True)
+
+
 def _hold_run_lock() -> None:
     """Mark this process as a live grading run (an flock, released when it dies) for the cleanup
     of later runs: while it lives, its scratch folders are not leftovers."""
