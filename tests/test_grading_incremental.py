@@ -35,6 +35,8 @@ BATCH = {
     ("carol", "01-one-hot"): source_notebook, ("carol", "02-rnn"): release_notebook,
 }
 COUNTS = re.compile(r"^(\d+) submissions: (\d+) graded, (\d+) unchanged since the last run and reused", re.M)
+RESUMED = re.compile(r"^(\d+) submissions: (\d+) graded, (\d+) graded by the interrupted --force run and reused$", re.M)
+NOTHING_LEFT = "note: cleanup: nothing was left by an earlier run"
 INTERRUPTED = re.compile(r"^interrupted: (\d+) of (\d+) submissions graded and kept; run the same command again to finish$")
 TABLES = ("grades.csv", "cells.csv")
 
@@ -198,7 +200,11 @@ def test_late_submission_alone_is_graded(batch, reference, tmp_path):
     late_batch, out = _copy(batch, tmp_path / "submitted"), _copy(reference, tmp_path / "out")
     (late_batch / "dave" / "02-rnn").mkdir(parents=True)
     shutil.copy(source_notebook("02-rnn"), late_batch / "dave" / "02-rnn" / "02-rnn.ipynb")
-    proc = _grade(late_batch, out)
+    proc = subprocess.run(_command(late_batch, out), cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    # dave has no 01-one-hot, which the others submitted: a problem line and exit status 1, as documented
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    problems = [line for line in proc.stderr.splitlines() if line.startswith("problem: ")]
+    assert problems == [f"problem: {late_batch.resolve() / 'dave' / '01-one-hot'}: no submission (the folder is missing)"], proc.stderr
     assert _counts(proc) == (len(BATCH) + 1, 1, len(BATCH))  # dave graded; everyone else's reused
     for name in TABLES:
         for student in ("alice", "bob", "carol"):
@@ -241,9 +247,29 @@ def test_force_regrades_everything(batch, reference, tmp_path):
     out = _copy(reference, tmp_path / "out")
     proc = _grade(batch, out, "--force")
     assert _counts(proc) == (len(BATCH), len(BATCH), 0)
+    # the earlier run (the reference) removed its own scratch folders: nothing was killed, nothing is reported
+    assert NOTHING_LEFT in proc.stderr.splitlines(), proc.stderr
     for name in TABLES:
         assert (out / name).read_bytes() == (reference / name).read_bytes(), name
     assert _pages(out) == _pages(reference)  # graded again (the counts above say so), to the same bytes
+
+
+@pytest.mark.slow
+def test_the_same_force_command_finishes_an_interrupted_force_run(batch, reference, tmp_path):
+    out = _copy(reference, tmp_path / "out")
+    rc, stdout, stderr, family = _ctrl_c_after_first_result(batch, out, "--force")
+    kept = _check_interrupt_messages(rc, stdout, stderr, len(BATCH))
+    assert not _survivors(family)
+
+    proc = _grade(batch, out, "--force")  # "run the same command again to finish"
+    m = RESUMED.search(proc.stdout)
+    assert m and (int(m[1]), int(m[2]), int(m[3])) == (len(BATCH), len(BATCH) - kept, kept), proc.stdout
+    for name in TABLES:
+        assert (out / name).read_bytes() == (reference / name).read_bytes(), name
+    assert _pages(out) == _pages(reference)
+    assert NOTHING_LEFT in proc.stderr.splitlines(), proc.stderr  # Ctrl-C cleans up too
+    # finished: the next --force starts over (no unfinished run is left to continue)
+    assert not (out / ".cache" / store.FORCED_RUN).exists()
 
 
 # ---------------------------------------------------------------- fast: the fingerprint and the store
@@ -325,3 +351,25 @@ def test_store_treats_a_damaged_file_as_absent(tmp_path):
     assert store.load(job) is None
     store.path("alice", "02-rnn").write_text(json.dumps({"fingerprint": "f1", "result": "not a result"}))
     assert store.load(job) is None
+
+
+def test_a_force_run_reuses_only_what_it_or_the_force_run_it_continues_stored(tmp_path):
+    job = dataclasses.replace(_job(), fingerprint="f1")
+    before = ResultStore(tmp_path)
+    assert before.save(job, _result())  # an earlier, complete run
+    before.finish()
+
+    forced = ResultStore(tmp_path)
+    assert forced.begin(force=True) is False  # a new --force run
+    assert forced.load(job, this_run_only=True) is None  # the earlier run's result does not count
+    assert forced.save(job, _result())
+    assert forced.load(job, this_run_only=True) is not None
+    # stopped here (no finish): the same command continues that run and reuses what it stored
+    again = ResultStore(tmp_path)
+    assert again.begin(force=True) is True and again.load(job, this_run_only=True) is not None
+    again.finish()
+    # a run completed: a later --force starts over
+    later = ResultStore(tmp_path)
+    assert later.begin(force=True) is False and later.load(job, this_run_only=True) is None
+    # a run without --force reuses by fingerprint alone, whoever stored the result
+    assert ResultStore(tmp_path).load(job) is not None
