@@ -168,8 +168,9 @@ def test_student_session_in_jupyterlab(browser, student_lab, course):
         _shot(page, "05-assignment-list")
         listing = panel.inner_text()
         assert "Traceback" not in listing and "error" not in listing.lower(), listing
-        if course["released"]:
-            assert ASSIGNMENT in listing.split("Downloaded assignments")[0], listing
+        if course["released"]:  # the working copy (work/02-rnn/) is the assignment as fetched: Submit sends it
+            downloaded = listing.split("Downloaded assignments")[1].split("Submitted assignments")[0]
+            assert ASSIGNMENT in downloaded and "Submit" in downloaded, listing
         assert student_lab.alive, student_lab.log_text()
 
         # Nbgrader > Formgrader: the course's assignments, no error page.
