@@ -247,6 +247,95 @@ def test_the_repo_ignores_working_copies_but_keeps_the_folders_config():
         assert subprocess.run(["git", "check-ignore", "-q", "--no-index", kept], cwd=ROOT).returncode == 1, kept
 
 
+# ---------------------------------------------------------------- end to end: git, make book
+
+
+def _git(cwd: Path, *args: str) -> str:
+    r = subprocess.run(["git", "-c", "user.name=course", "-c", "user.email=course@example.edu", "-c", "commit.gpgsign=false",
+                        "-c", "pull.rebase=false", *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, f"git {' '.join(args)}: {r.stdout}\n{r.stderr}"
+    return r.stdout
+
+
+def _make_book(clone: Path) -> subprocess.CompletedProcess:
+    """The student's `make book`. The environment is the course's own (linked in): -o keeps make from
+    reinstalling it or rewriting its JupyterLab settings, which it would for a clone's newer files."""
+    env = dict(os.environ, PATH=f"{clone / '.venv' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}")
+    r = subprocess.run(["make", "-o", ".venv/.installed", "-o", ".venv/etc/jupyter/jupyter_server_config.py", "book"],
+                       cwd=clone, env=env, capture_output=True, text=True, timeout=1800)
+    assert r.returncode == 0, f"make book exited {r.returncode}:\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}"
+    return r
+
+
+@pytest.mark.slow
+def test_the_student_who_edits_pulls_a_fix_and_rebuilds(tmp_path):
+    """The course on a git server, a student's clone with a built site, a fix pushed by the instructor."""
+    if shutil.which("git") is None or shutil.which("make") is None or not (ROOT / ".git").exists():
+        pytest.skip("needs git, make and a git checkout of the course")
+    origin = tmp_path / "origin"
+    files = _git(ROOT, "ls-files", "-z", "--cached", "--others", "--exclude-standard").split("\0")
+    for rel in filter(None, files):
+        if (ROOT / rel).is_file():
+            (origin / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / rel, origin / rel)
+    _git(origin, "init", "-q")
+    _git(origin, "add", "-A")
+    _git(origin, "commit", "-qm", "the course as released")
+
+    # The student clones it and builds it (the built site copied in, as if built before: the test stays short).
+    student = tmp_path / "student"
+    _git(tmp_path, "clone", "-q", str(origin), str(student))
+    os.symlink(ROOT / ".venv", student / ".venv")
+    for part in ("html", ".doctrees", ".jupyter_cache", "jupyter_execute"):
+        if (ROOT / "_build" / part).is_dir():
+            shutil.copytree(ROOT / "_build" / part, student / "_build" / part, symlinks=True)
+    for stamp in (".released", ".site-student"):
+        (student / "_build" / stamp).touch()
+    first = _make_book(student)
+    assert "note: the site in _build/html is not publishable yet" in first.stdout
+
+    # It opens chapter 02 and answers rnn_step; under the README's old advice, it also answered
+    # chapter 01 in the release itself.
+    autograder(student, "open", A, "--no-lab")
+    copy = student / "work" / A / f"{A}.ipynb"
+    answers = answer(student, copy)
+    mine = copy.read_bytes()
+    in_place = student / "notebooks" / "01-one-hot" / "01-one-hot.ipynb"
+    fill_in(in_place, {"build_vocab": solution_sources("01-one-hot")["build_vocab"]})
+    edited_in_place = in_place.read_bytes()
+
+    # The instructor fixes chapter 02 (a test, a text cell, the docstring of rnn_step), releases, pushes.
+    fix_the_course(origin, stub=True)
+    autograder(origin, "release", A)
+    _git(origin, "commit", "-qam", "02-rnn: a fix")
+
+    # The student pulls and rebuilds.
+    _git(student, "pull", "-q")
+    rebuilt = _make_book(student)
+    out = rebuilt.stdout.splitlines()
+    assert copy.read_bytes() == mine, "make book rewrote the student's working copy"
+    assert ("kept your edited notebooks/01-one-hot/01-one-hot.ipynb as work/01-one-hot/01-one-hot.ipynb before "
+            "regenerating the release; work there from now on: `.venv/bin/python -m autograder open 01-one-hot`") in out, \
+        rebuilt.stdout[-3000:]
+    assert (student / "work" / "01-one-hot" / "01-one-hot.ipynb").read_bytes() == edited_in_place
+    assert (f"work/{A}/: the release changed since your copy was made; `.venv/bin/python -m autograder open {A}` "
+            "brings the changes in and keeps your answers") in out, rebuilt.stdout[-3000:]
+    assert out[-1].startswith("note: the site in _build/html is not publishable yet")
+    changed = [line for line in _git(student, "status", "--porcelain").splitlines() if line != "?? .venv"]  # (a link here)
+    assert changed == [], f"the rebuild left the clone changed: {changed}"
+    served = student / "_build" / "html" / "_sources" / "notebooks" / A / f"{A}.ipynb"
+    assert cells(served)[TEST_CELL].source.startswith(FIX), "the site does not serve the fixed release"
+
+    # Opening chapter 02 again brings the fix in; the answer stays, and the cell both changed is named.
+    opened = autograder(student, "open", A, "--no-lab")
+    now = cells(copy)
+    assert now[ANSWER].source == answers[ANSWER]
+    assert now[TEST_CELL].source.startswith(FIX) and now[TEXT_CELL_ID].source.endswith("A sentence the fix added.")
+    assert (f"kept your version of 1 cell(s) that the release also changed ({ANSWER}): compare them with the new "
+            f"release, notebooks/{A}/{A}.ipynb") in opened.stdout.splitlines(), opened.stdout
+    assert any(line.startswith(f"brought the release's changes into work/{A}/{A}.ipynb") for line in opened.stdout.splitlines())
+
+
 # ---------------------------------------------------------------- the merge itself
 
 
