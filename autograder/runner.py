@@ -134,13 +134,11 @@ class Workers:
         from .kernel import sandbox
 
         procs = list((getattr(self.pool, "_processes", None) or {}).values())
-        pids = [p.pid for p in procs if p.pid]
-        slots = sandbox.slots_held_by(pids)
-        sandbox.kill_trees(pids, their_users=True, reap_roots=False)  # joined just below
+        sandbox.kill_trees([p.pid for p in procs if p.pid], their_users=True, reap_roots=False)  # joined just below
         for p in procs:
             p.join(timeout=5)  # reaped by multiprocessing itself, so the pool sees them dead
         self.pool.shutdown(wait=False, cancel_futures=True)
-        sandbox.remove_scratch(slots)  # the workers' own scratch: not a leftover for the next run to report
+        sandbox.remove_scratch(os.getpid())  # the workers' own scratch: not a leftover for the next run to report
 
 
 def start(workers: int | None, expected_jobs: int, cluster: str | None):

@@ -680,19 +680,30 @@ def scratch_dir(slot: int) -> Path:
     return TMP / f"{USER_PREFIX}{slot}"
 
 
-def slots_held_by(pids: list[int]) -> list[int]:
-    """The slots whose locks these processes hold (a run's own workers)."""
-    holders = _slot_lock_holders()
-    return sorted({holders[pid] for pid in pids if pid in holders})
+#: In a scratch folder: the pid of the grading run whose worker made it.
+RUN_MARK = ".run"
 
 
-def remove_scratch(slots: list[int]) -> None:
-    """Remove the scratch folders of a run's own slots once its workers are gone, so that the next
-    run finds nothing to clean up; a slot that another run's worker took meanwhile is left alone."""
-    for n in slots:
-        with _if_free(n) as free:
+def scratch_of_run(run_pid: int) -> list[Path]:
+    """The scratch folders that the workers of the run ``run_pid`` made (and that are still there)."""
+    found = []
+    for d in sorted(TMP.glob(f"{USER_PREFIX}*")):
+        try:
+            if d.name[len(USER_PREFIX):].isdigit() and (d / RUN_MARK).read_text().strip() == str(run_pid):
+                found.append(d)
+        except OSError:
+            continue
+    return found
+
+
+def remove_scratch(run_pid: int) -> None:
+    """Remove the scratch folders of the run ``run_pid`` once its workers are gone (at its end, or on
+    Ctrl-C), so that the next run finds nothing to report; a slot another run's worker holds now is
+    left alone."""
+    for d in scratch_of_run(run_pid):
+        with _if_free(int(d.name[len(USER_PREFIX):])) as free:
             if free:
-                shutil.rmtree(scratch_dir(n), ignore_errors=True)
+                shutil.rmtree(d, ignore_errors=True)
 
 
 def _hold_run_lock() -> None:
