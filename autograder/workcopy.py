@@ -15,7 +15,8 @@ a fetched assignment in the same place, ``Exchange.assignment_dir`` in course.py
   differs from what was generated there (a notebook a student edited in place, as the README once
   said to, or a file they added) is copied to the working copy's place first, and one line says
   where. What was generated is known from ``_build/release-record/<id>/`` (written after each
-  release), else from git (a tracked file with local changes, or an untracked one).
+  release), else from git (a committed file with local changes); a file neither knows is kept
+  when the new release does not write the same bytes.
 """
 from __future__ import annotations
 
@@ -285,9 +286,11 @@ class Rescue:
                 generated = (record / rel).read_bytes() if (record / rel).is_file() else None
                 if data == generated:
                     continue  # as the last release generated it (say, not committed yet)
-                if record.is_dir() or changed is not None:
-                    self._keep(Kept(a, rel, data, generated if generated is not None else (changed or {}).get(path)))
-                else:  # no record and no git: decided once the new release is there
+                if record.is_dir():  # not what was generated, or not generated at all (a file of the student's)
+                    self._keep(Kept(a, rel, data, generated))
+                elif changed is not None and changed.get(path) is not None:  # a committed file, edited
+                    self._keep(Kept(a, rel, data, changed[path]))
+                else:  # untracked, or no git: decided once the new release is there
                     self._unknown.append(Kept(a, rel, data, None))
 
     def after(self, regenerated: list[str]) -> None:
