@@ -25,6 +25,15 @@ class ReleaseError(RuntimeError):
     """nbgrader refused to generate an assignment; the message carries its log."""
 
 
+class _Regenerating(logging.Filter):
+    """Drops nbgrader's ``Removing existing assignment`` warning, which every regeneration prints
+    nine times: here replacing the release is the point, and what a student changed in it has
+    been kept first, with a line that says where."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Removing existing assignment")
+
+
 @dataclass
 class Released:
     """The notebooks a release wrote, and what it has to tell a student (one line each)."""
@@ -48,12 +57,17 @@ def release(root: Path = course.ROOT, only: list[str] | None = None) -> Released
             config = course.nbgrader_config(root, db_path=Path(tmp) / "gradebook.db")
             api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
             api.log.setLevel(logging.WARNING)  # nbgrader narrates every file at INFO
-            for assignment in ids:
-                started.append(assignment)  # nbgrader removes the old folder first
-                result = api.generate_assignment(assignment, force=True, create=True)
-                if not result["success"]:
-                    raise ReleaseError(f"generate_assignment {assignment} failed:\n{result.get('log', '')}\n{result.get('error', '')}")
-                log.info("released %s", assignment)
+            quiet = _Regenerating()
+            api.log.addFilter(quiet)
+            try:
+                for assignment in ids:
+                    started.append(assignment)  # nbgrader removes the old folder first
+                    result = api.generate_assignment(assignment, force=True, create=True)
+                    if not result["success"]:
+                        raise ReleaseError(f"generate_assignment {assignment} failed:\n{result.get('log', '')}\n{result.get('error', '')}")
+                    log.info("released %s", assignment)
+            finally:
+                api.log.removeFilter(quiet)  # nbgrader's logger is shared with its other commands
     finally:
         rescue.after(started)
     notebooks = sorted(p for a in ids for p in (root / course.RELEASE_DIR / a).glob("*.ipynb"))

@@ -206,6 +206,7 @@ def test_in_a_git_checkout_a_release_keeps_what_git_sees_changed(course):
 def test_an_untouched_release_is_regenerated_silently(course):
     r = autograder(course, "release", A)
     assert [x for x in r.stdout.splitlines() if not x.startswith("released ")] == [], r.stdout
+    assert r.stderr == "", r.stderr  # not even nbgrader's "Removing existing assignment"
     assert not (course / "work" / A).exists()
 
 
