@@ -180,19 +180,22 @@ def open_copy(assignment: str, root: Path = course.ROOT) -> Opened:
         raise FileNotFoundError(f"{_rel(release, root)}/ is missing: run `make book` (it generates the release) first")
     work, record = working_folder(assignment, root), record_folder(assignment, root)
     opened = Opened(work / f"{assignment}.ipynb")
-    made = []
+    new_copy = not opened.notebook.exists()
     for rel in _files(release):
         src, dest, base = release / rel, work / rel, record / rel
         if not dest.exists():
             _copy(src, dest)
             _copy(src, base)
-            made.append(rel)
-        elif base.exists() and not filecmp.cmp(base, src, shallow=False):
-            opened.lines += _update(src, dest, base, root)
-            _copy(src, base)
+            if not new_copy:
+                opened.lines.append(f"added the release's new file {_rel(dest, root)}")
         elif not base.exists():  # fetched with nbgrader, or kept by a release: counts as made from this release
             _copy(src, base)
-    if made:
+        elif not filecmp.cmp(base, src, shallow=False):
+            lines, brought = _update(src, dest, base, root)
+            opened.lines += lines
+            if brought:  # else the next open tries again
+                _copy(src, base)
+    if new_copy:
         opened.lines.insert(0, f"made your working copy {_rel(work, root)}/ from the release "
                                f"(`make book` never changes it; your answers go in {_rel(opened.notebook, root)})")
     return opened
@@ -203,20 +206,21 @@ def _copy(src: Path, dest: Path) -> None:
     shutil.copy2(src, dest)
 
 
-def _update(src: Path, dest: Path, base: Path, root: Path) -> list[str]:
-    """Bring the release's change of one file into the working copy; lines saying what happened."""
+def _update(src: Path, dest: Path, base: Path, root: Path) -> tuple[list[str], bool]:
+    """Bring the release's change of one file into the working copy: (lines saying what happened,
+    whether the change was dealt with)."""
     shown, fresh = _rel(dest, root), _rel(src, root)
     if dest.suffix != ".ipynb":
         if filecmp.cmp(dest, base, shallow=False):
             _copy(src, dest)
-            return [f"updated {shown} from the new release"]
-        return [f"kept your edited {shown}; the new release's version is {fresh}"]
+            return [f"updated {shown} from the new release"], True
+        return [f"kept your edited {shown}; the new release's version is {fresh}"], True
     try:
         ours = nbformat.read(dest, as_version=4)
         merged, report = merge(nbformat.read(base, as_version=4), ours, nbformat.read(src, as_version=4))
     except Exception as e:  # noqa: BLE001 - a copy that does not parse is left exactly as it is
         return [f"kept {shown} as it is: it could not be read as a notebook ({type(e).__name__}); "
-                f"the new release is {fresh}"]
+                f"the new release is {fresh}"], False
     lines = []
     if report.changed:
         backup = base.parent / f"{dest.stem}.before-{_stamp()}{dest.suffix}"
@@ -229,7 +233,7 @@ def _update(src: Path, dest: Path, base: Path, root: Path) -> list[str]:
     if report.conflicts:
         lines.append(f"kept your version of {len(report.conflicts)} cell(s) that the release also changed "
                      f"({', '.join(report.conflicts)}): compare them with the new release, {fresh}")
-    return lines
+    return lines, True
 
 
 def behind(root: Path = course.ROOT) -> list[str]:

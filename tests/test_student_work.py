@@ -140,6 +140,21 @@ def test_a_fix_to_a_cell_the_student_wrote_in_keeps_theirs_and_names_it(course):
     assert "One time step of a tanh RNN" in cells(course / "notebooks" / A / f"{A}.ipynb")[ANSWER].source
 
 
+def test_a_copy_that_does_not_parse_is_left_as_it_is_and_the_fix_waits(course):
+    autograder(course, "open", A, "--no-lab")
+    copy = course / "work" / A / f"{A}.ipynb"
+    copy.write_text(copy.read_text()[:-200])  # cut short (a crash while saving, a bad edit)
+    broken = copy.read_bytes()
+    fix_the_course(course)
+    autograder(course, "release", A)
+    opened = autograder(course, "open", A, "--no-lab")
+    assert copy.read_bytes() == broken
+    assert (f"kept work/{A}/{A}.ipynb as it is: it could not be read as a notebook (NotJSONError); the new "
+            f"release is notebooks/{A}/{A}.ipynb") in opened.stdout.splitlines(), opened.stdout
+    # still behind: once the student repairs the copy, the next open brings the fix in
+    assert any(line.startswith(f"work/{A}/: the release changed") for line in autograder(course, "release", A).stdout.splitlines())
+
+
 def test_open_names_an_unknown_chapter_and_a_missing_release(course):
     r = autograder(course, "open", "02-rnm", "--no-lab", check=False)
     assert r.returncode == 2 and "no assignment '02-rnm'; the course has 01-one-hot, 02-rnn" in r.stderr, r.stderr
