@@ -47,7 +47,9 @@ release: $(RELEASED)
 book: book-$(EDITION)
 
 # Stamp: an unchanged site is not even handed to Sphinx (which alone takes seconds to start).
+# Every `make book` says when the site has no public address yet (html.baseurl in _config.yml).
 book-student: $(SITE_STAMP)
+	@$(BIN)/python book/_extra/_ext/seqlab_wheel.py .
 $(SITE_STAMP): $(RELEASED) $(BOOK_INPUTS)
 	$(if $(filter seqlab/%,$?),rm -rf _build/.jupyter_cache  # seqlab changed: cached page outputs may be stale)
 	$(BIN)/jupyter-book build . --warningiserror --keep-going

@@ -1,5 +1,6 @@
 """``python -m autograder``: the instructor's one entry point.
 
+    python -m autograder open 02-rnn                  # a student: your copy work/02-rnn/02-rnn.ipynb in JupyterLab
     python -m autograder release                      # regenerate notebooks/ from solutions/
     python -m autograder grade SUBMITTED --out OUT    # grade a class; CSVs and feedback in OUT
         [--roster F] [--assignment A] [--workers N] [--only STUDENT] [--force] [--cluster tcp://HOST:8786]
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -21,9 +23,33 @@ from . import course
 def _release(args) -> int:
     from .release import release
 
-    for path in release(only=args.assignment or None):
+    released = release(only=args.assignment or None)
+    for path in released.notebooks:
         print(f"released {path.relative_to(course.ROOT)}")
+    for line in released.lines:  # a student's edited release kept, working copies behind the release
+        print(line)
     return 0
+
+
+def _open(args) -> int:
+    """A student's command: the working copy (made or brought up to date), then JupyterLab on it."""
+    from .workcopy import open_copy
+
+    try:
+        opened = open_copy(args.assignment)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    for line in opened.lines:
+        print(line, flush=True)
+    notebook = opened.notebook.relative_to(course.ROOT)
+    if args.no_lab:
+        print(notebook)
+        return 0
+    jupyter = Path(sys.executable).parent / "jupyter"
+    # From the course folder: the server serves it (jupyter_server_config.py), nbgrader's tools need that.
+    os.chdir(course.ROOT)
+    os.execv(jupyter, [str(jupyter), "lab", str(notebook), *args.lab_args])
 
 
 def _grade(args) -> int:
@@ -57,8 +83,12 @@ def _grade_or_interrupt(args) -> int:
         print(f"note: {note}", file=sys.stderr)
     for problem in report.problems:
         print(f"problem: {problem}", file=sys.stderr)
-    print(f"{report.graded + report.reused} submissions: {report.graded} graded, "
-          f"{report.reused} unchanged since the last run and reused" + (" (--force regrades them)" if report.reused else ""))
+    if report.resumed:
+        print(f"{report.graded + report.reused} submissions: {report.graded} graded, "
+              f"{report.reused} graded by the interrupted --force run and reused")
+    else:
+        print(f"{report.graded + report.reused} submissions: {report.graded} graded, "
+              f"{report.reused} unchanged since the last run and reused" + (" (--force regrades them)" if report.reused else ""))
     for line in summary_lines(report):
         print(line)
     print(f"wrote {args.out / 'grades.csv'}, {args.out / 'cells.csv'}, {args.out / 'summary.csv'}, "
@@ -75,6 +105,14 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="log what nbgrader does")
     sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("open", allow_abbrev=False,
+                       help="a student's command: open your working copy work/ID/ID.ipynb in JupyterLab "
+                            "(made from the release the first time; later, the release's changes come in "
+                            "wherever you have not written); other options go to jupyter lab")
+    p.add_argument("assignment", help=f"one of {', '.join(course.assignments())}")
+    p.add_argument("--no-lab", action="store_true", help="make or update the working copy and print its path only")
+    p.set_defaults(func=_open, lab_args=[])
 
     p = sub.add_parser("release", help="regenerate notebooks/ (the student release) from solutions/")
     p.add_argument("assignment", nargs="*", help=f"assignment ids (default: all of {', '.join(course.assignments())})")
@@ -97,7 +135,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.set_defaults(func=_grade)
 
-    args = parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)
+    if rest and args.func is not _open:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    args.lab_args = rest  # `open`: jupyter lab's own options (--port, --no-browser, ...)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     if not args.verbose:
         for h in logging.getLogger().handlers:  # nbgrader's own loggers log at INFO and propagate

@@ -14,6 +14,9 @@ ROOT = Path(__file__).resolve().parent.parent
 COURSE_ID = "seq-models-from-scratch"
 SOURCE_DIR = "solutions"
 RELEASE_DIR = "notebooks"
+#: Where students work: ``work/<id>/<id>.ipynb``, a copy of the release that regenerating it never
+#: rewrites (workcopy.py), and where nbgrader's fetch_assignment puts an assignment (git-ignored).
+WORK_DIR = "work"
 #: Seconds a single cell may run before the grader interrupts it.
 CELL_TIMEOUT = 120
 
@@ -94,6 +97,9 @@ def nbgrader_config(root: Path, db_path: Path | None = None) -> Config:
     if not HUB_EXCHANGE.is_dir():
         (root / "_build" / "nbgrader" / "exchange").mkdir(parents=True, exist_ok=True)
         c.Exchange.root = str(root / "_build" / "nbgrader" / "exchange")
+    # A student in the course folder fetches into work/<id>/, beside the working copies, and submits
+    # from there (the Assignment List reads work/nbgrader_config.py, which loads this file again).
+    c.Exchange.assignment_dir = str(root / WORK_DIR)
     c.Application.log_level = "WARN"  # the spelling every nbgrader app accepts (FormgradeExtension rejects "WARNING")
     return c
 

@@ -31,7 +31,7 @@ leaves the previous complete files as they were, plus the results it stored.
 
 Ctrl-C stops a run cleanly: the workers, fork servers and kernels are killed, the staging
 folder goes, and ``grade`` raises ``Interrupted`` (the CLI prints its one line, exit status 130).
-The next run picks up where this one stopped.
+The same command picks up where this one stopped, ``--force`` included (store.py).
 """
 from __future__ import annotations
 
@@ -128,6 +128,7 @@ def grade(
     out.mkdir(parents=True, exist_ok=True)
     out.chmod(0o700)  # grades are private; student code never sees this folder anyway
     store = ResultStore(out / CACHE_DIR)
+    resumed = store.begin(force=force)  # a --force run stopped midway is finished, not started over
     counts = {"total": None, "reused": 0}
     ctrl_c = _CtrlC()
     try:
@@ -135,9 +136,12 @@ def grade(
     except ValueError:  # not the main thread (grade() called from a thread): Python's default stays
         previous = None
     try:
-        return _grade(submitted, out, store, counts, ctrl_c, roster=roster, only_assignments=only_assignments,
-                      only_students=only_students, workers=workers, cluster=cluster, settings=settings,
-                      progress=progress, force=force, root=root, say=say)
+        report = _grade(submitted, out, store, counts, ctrl_c, roster=roster, only_assignments=only_assignments,
+                        only_students=only_students, workers=workers, cluster=cluster, settings=settings,
+                        progress=progress, force=force, root=root, say=say)
+        store.finish()
+        report.resumed = resumed
+        return report
     except BaseException as e:
         if isinstance(e, KeyboardInterrupt) or ctrl_c.seen:
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # caught once; the caller reports and exits
@@ -194,7 +198,7 @@ def _grade(submitted: Path, out: Path, store: ResultStore, counts: dict, ctrl_c:
         todo, reused = [], []
         for job in jobs:
             job.fingerprint = fingerprint(job, grader)
-            stored = None if force else store.load(job)
+            stored = store.load(job, this_run_only=force)
             if stored is None:
                 todo.append(job)
             else:

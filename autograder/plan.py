@@ -55,6 +55,7 @@ class Report:
     graded: int = 0  # submissions graded by this run
     reused: int = 0  # submissions unchanged since an earlier run, whose stored results were reused
     class_report: bool = False  # this run rewrote the class report's pages (they changed)
+    resumed: bool = False  # a --force run that finished an interrupted one (``reused``: what that one graded)
 
     @property
     def ok(self) -> bool:
@@ -146,16 +147,20 @@ def plan_jobs(submitted: Path, out: Path, prepared: dict, *, roster: Path | None
                 statuses.update({(student, a, nb): "not-in-roster" for nb in notebooks})
                 continue
             if adir is None or not adir.is_dir():
+                report.problems.append(Problem(student, a, str(submitted / student / a), "no submission (the folder is missing)"))
                 statuses.update({(student, a, nb): "missing" for nb in notebooks})
                 continue
             present = {p.stem: p for p in adir.glob("*.ipynb")}
-            for extra in sorted(set(present) - set(notebooks)):
+            extras = sorted(set(present) - set(notebooks))
+            for extra in extras:
                 report.problems.append(
                     Problem(student, a, str(present[extra]),
                             f"unexpected notebook {extra}.ipynb; expected {', '.join(n + '.ipynb' for n in notebooks)} (was it renamed?)"))
             job_nbs = {}
             for nb in notebooks:
                 if nb not in present:
+                    if not extras:  # a renamed notebook has its own line above
+                        report.problems.append(Problem(student, a, str(adir / f"{nb}.ipynb"), "no such notebook in the submission"))
                     statuses[(student, a, nb)] = "missing"
                     continue
                 text = present[nb].read_bytes().decode("utf-8", errors="replace")

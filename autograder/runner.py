@@ -130,14 +130,15 @@ class Workers:
     def close(self) -> None:
         """Stop the workers now, at the end of a run or on Ctrl-C: kill each worker with its fork
         server and kernels rather than wait for interpreters to wind down (their slots' locks go
-        with them), then let the pool's own thread see them gone."""
-        from .kernel.sandbox import kill_trees
+        with them), let the pool's own thread see them gone, and remove their scratch folders."""
+        from .kernel import sandbox
 
         procs = list((getattr(self.pool, "_processes", None) or {}).values())
-        kill_trees([p.pid for p in procs if p.pid], their_users=True, reap_roots=False)  # joined just below
+        sandbox.kill_trees([p.pid for p in procs if p.pid], their_users=True, reap_roots=False)  # joined just below
         for p in procs:
             p.join(timeout=5)  # reaped by multiprocessing itself, so the pool sees them dead
         self.pool.shutdown(wait=False, cancel_futures=True)
+        sandbox.remove_scratch(os.getpid())  # the workers' own scratch: not a leftover for the next run to report
 
 
 def start(workers: int | None, expected_jobs: int, cluster: str | None):

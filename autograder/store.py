@@ -7,6 +7,12 @@ sandbox settings. ``ResultStore`` keeps each finished result under
 ``OUT/.cache/<student>/<assignment>.json`` with the fingerprint it was graded under; a later run
 reuses it while the fingerprint is unchanged, so it grades only what is new or changed, and a run
 stopped midway keeps what it finished.
+
+A ``--force`` run regrades everything, so results stored before it do not count; but when it is
+stopped midway, the same command run again finishes it rather than starting over. Each run has an
+id written into every result it stores; a ``--force`` run leaves its id in ``.forced-run`` until a
+run completes, and a ``--force`` run that finds one continues that run: it reuses the results
+stored under that id (still only under the same fingerprint) and grades the rest.
 """
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ import json
 import os
 import sys
 import tempfile
+import uuid
 from pathlib import Path
 
 from .records import Job, JobResult
@@ -77,9 +84,14 @@ def fingerprint(job: Job, grader: str) -> str:
     return h.hexdigest()
 
 
+#: In the store's folder while a ``--force`` run has not completed: that run's id.
+FORCED_RUN = ".forced-run"
+
+
 class ResultStore:
     """Finished results, one JSON file per submission: ``folder/<student>/<assignment>.json``
-    holding ``{"fingerprint": ..., "result": ...}`` (result as ``worker.grade_job`` returns it).
+    holding ``{"fingerprint": ..., "run": ..., "result": ...}`` (result as ``worker.grade_job``
+    returns it; run, the id of the run that stored it).
 
     Written by the CLI process as each result arrives, atomically (a temporary file, then
     ``os.replace``), so an interrupted run leaves whole files only. A file that cannot be read
@@ -89,6 +101,28 @@ class ResultStore:
     def __init__(self, folder: Path):
         self.folder = folder
         self.saved = 0  # results stored by this run
+        self.run = uuid.uuid4().hex
+
+    def begin(self, *, force: bool) -> bool:
+        """Start a run. A ``force`` run continues an interrupted ``--force`` run when one left its
+        id (then returns True) and leaves its own id otherwise, until ``finish``."""
+        if not force:
+            return False
+        marker = self.folder / FORCED_RUN
+        try:
+            earlier = marker.read_text(encoding="utf-8").strip()
+        except OSError:
+            earlier = ""
+        if earlier:
+            self.run = earlier
+            return True
+        self.folder.mkdir(parents=True, exist_ok=True)
+        _write_atomically(marker, self.run)
+        return False
+
+    def finish(self) -> None:
+        """The run completed: no ``--force`` run is left to continue."""
+        (self.folder / FORCED_RUN).unlink(missing_ok=True)
 
     def path(self, student: str, assignment: str) -> Path:
         return self.folder / student / f"{assignment}.json"
@@ -96,10 +130,13 @@ class ResultStore:
     def has(self, student: str, assignment: str) -> bool:
         return self.path(student, assignment).is_file()
 
-    def load(self, job: Job) -> JobResult | None:
-        """The stored result of ``job`` if it was graded under the same fingerprint, else None."""
+    def load(self, job: Job, *, this_run_only: bool = False) -> JobResult | None:
+        """The stored result of ``job`` if it was graded under the same fingerprint, else None;
+        ``this_run_only`` (a ``--force`` run): only if this run, or the one it continues, stored it."""
         stored = self._read(job.student, job.assignment)
         if stored is None or stored.get("fingerprint") != job.fingerprint:
+            return None
+        if this_run_only and stored.get("run") != self.run:
             return None
         result = self._result(stored)
         if result is not None:
@@ -139,13 +176,18 @@ class ResultStore:
             return False
         dest = self.path(job.student, job.assignment)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.stem}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump({"fingerprint": job.fingerprint, "result": result.to_dict()}, f)
-            os.replace(tmp, dest)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        _write_atomically(dest, json.dumps({"fingerprint": job.fingerprint, "run": self.run, "result": result.to_dict()}))
         self.saved += 1
         return True
+
+
+def _write_atomically(dest: Path, text: str) -> None:
+    """Write ``dest`` whole or not at all: a temporary file beside it, then a rename."""
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.stem}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -87,10 +87,11 @@ def init_worker(start_host: bool = True) -> dict:
     ids = sandbox.ensure_user(slot)
     # Root's, and only traversable by others: the slot's user owns each job folder in it, but cannot
     # plant anything beside them (a symlink named like the next job's folder, say).
-    base = Path(f"/tmp/seqgrade-w{slot}")
+    base = sandbox.scratch_dir(slot)
     shutil.rmtree(base, ignore_errors=True)
     base.mkdir(mode=0o711)
     base.chmod(0o711)
+    (base / sandbox.RUN_MARK).write_text(str(os.getppid()))  # the grading run that removes it when it ends
     st.update(slot=slot, lock_fd=lock_fd, ids=ids, base=base, jobs=0)
     if start_host:
         st["host"] = KernelHost()

@@ -19,8 +19,9 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 COURSE_ID = "seq-models-from-scratch"
 #: What an instructor's command needs of the course: nbgrader's config and the code it imports,
-#: the sources and the release. (seqlab comes from the environment, installed in editable mode.)
-COURSE_PARTS = ("nbgrader_config.py", "autograder", "solutions", "notebooks")
+#: the sources and the release, and the students' folder with its config (not the working copies
+#: in it). (seqlab comes from the environment, installed in editable mode.)
+COURSE_PARTS = ("nbgrader_config.py", "autograder", "solutions", "notebooks", "work/nbgrader_config.py")
 
 
 def copy_course(dest: Path) -> Path:
@@ -31,6 +32,7 @@ def copy_course(dest: Path) -> Path:
         if src.is_dir():
             shutil.copytree(src, dest / part, ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
         else:
+            (dest / part).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / part)
     return dest
 

@@ -97,6 +97,10 @@ def test_bad_input_gets_a_clear_message_and_a_zero_row(graded):
     assert "carol/01-one-hot/01-one-hot.ipynb: not a valid notebook" in proc.stderr
     assert "dave/02-rnn/my-rnn.ipynb: unexpected notebook my-rnn.ipynb; expected 02-rnn.ipynb" in proc.stderr
     assert "'erin' is not in the roster" in proc.stderr
+    # frank is in the roster and submitted nothing: a line per assignment the class submitted
+    for a in _assignments():
+        assert f"/frank/{a}: no submission (the folder is missing)" in proc.stderr, proc.stderr[-3000:]
+    assert "/dave/02-rnn/02-rnn.ipynb: no such notebook" not in proc.stderr  # the renamed one has its own line
     assert {r["status"] for r in _rows(cells, "carol", "01-one-hot")} == {"invalid"}
     assert {r["status"] for r in _rows(cells, "dave", "02-rnn")} == {"missing"}
     assert {r["status"] for r in _rows(cells, "erin")} == {"not-in-roster"}

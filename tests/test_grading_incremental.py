@@ -24,6 +24,7 @@ import psutil
 import pytest
 
 from autograder import store
+from autograder.kernel import sandbox
 from autograder.records import Job, JobResult, NotebookJob, NotebookResult
 from autograder.store import ResultStore, fingerprint, grader_digest
 from tests.harness import ROOT, release_notebook, source_notebook
@@ -35,6 +36,7 @@ BATCH = {
     ("carol", "01-one-hot"): source_notebook, ("carol", "02-rnn"): release_notebook,
 }
 COUNTS = re.compile(r"^(\d+) submissions: (\d+) graded, (\d+) unchanged since the last run and reused", re.M)
+RESUMED = re.compile(r"^(\d+) submissions: (\d+) graded, (\d+) graded by the interrupted --force run and reused$", re.M)
 INTERRUPTED = re.compile(r"^interrupted: (\d+) of (\d+) submissions graded and kept; run the same command again to finish$")
 TABLES = ("grades.csv", "cells.csv")
 
@@ -91,16 +93,18 @@ class _Stderr:
         return "".join(self.lines)
 
 
-def _ctrl_c_after_first_result(batch: Path, out: Path, *extra: str):
+def _ctrl_c_after_first_result(batch: Path, out: Path, *extra: str, before_ctrl_c=None):
     """Start a run in a session of its own, and once its progress bar shows a submission graded,
-    send SIGINT to its whole process group, as Ctrl-C at a terminal does.
-    Returns (exit status, stdout, stderr, the processes the run had when interrupted)."""
+    send SIGINT to its whole process group, as Ctrl-C at a terminal does (``before_ctrl_c(process)``
+    just before). Returns (exit status, stdout, stderr, the processes the run had when interrupted)."""
     proc = subprocess.Popen(_command(batch, out, *extra), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)
     err = _Stderr(proc.stderr)
     try:
         err.wait_for(re.compile(r"^graded [1-9]\d*/\d+"), timeout=600)
         family = psutil.Process(proc.pid).children(recursive=True)
+        if before_ctrl_c is not None:
+            before_ctrl_c(proc)
         os.killpg(proc.pid, signal.SIGINT)
         stdout = proc.stdout.read()
         proc.wait(timeout=120)
@@ -198,7 +202,11 @@ def test_late_submission_alone_is_graded(batch, reference, tmp_path):
     late_batch, out = _copy(batch, tmp_path / "submitted"), _copy(reference, tmp_path / "out")
     (late_batch / "dave" / "02-rnn").mkdir(parents=True)
     shutil.copy(source_notebook("02-rnn"), late_batch / "dave" / "02-rnn" / "02-rnn.ipynb")
-    proc = _grade(late_batch, out)
+    proc = subprocess.run(_command(late_batch, out), cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    # dave has no 01-one-hot, which the others submitted: a problem line and exit status 1, as documented
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    problems = [line for line in proc.stderr.splitlines() if line.startswith("problem: ")]
+    assert problems == [f"problem: {late_batch.resolve() / 'dave' / '01-one-hot'}: no submission (the folder is missing)"], proc.stderr
     assert _counts(proc) == (len(BATCH) + 1, 1, len(BATCH))  # dave graded; everyone else's reused
     for name in TABLES:
         for student in ("alice", "bob", "carol"):
@@ -247,6 +255,27 @@ def test_force_regrades_everything(batch, reference, tmp_path):
     # the same results: the class report is left as it was (its run figures are the first run's)
     assert _pages(out, "report") == _pages(reference, "report") and (out / "report" / "index.html").exists()
     assert (out / "mistakes.csv").read_bytes() == (reference / "mistakes.csv").read_bytes()
+
+
+@pytest.mark.slow
+def test_the_same_force_command_finishes_an_interrupted_force_run(batch, reference, tmp_path):
+    out = _copy(reference, tmp_path / "out")
+    run = {}
+    rc, stdout, stderr, family = _ctrl_c_after_first_result(
+        batch, out, "--force", before_ctrl_c=lambda proc: run.update(pid=proc.pid, scratch=sandbox.scratch_of_run(proc.pid)))
+    kept = _check_interrupt_messages(rc, stdout, stderr, len(BATCH))
+    assert not _survivors(family)
+    # its workers' scratch folders went with them: the next run has nothing to report as left by a killed run
+    assert run["scratch"] and not sandbox.scratch_of_run(run["pid"]), run
+
+    proc = _grade(batch, out, "--force")  # "run the same command again to finish"
+    m = RESUMED.search(proc.stdout)
+    assert m and (int(m[1]), int(m[2]), int(m[3])) == (len(BATCH), len(BATCH) - kept, kept), proc.stdout
+    for name in TABLES:
+        assert (out / name).read_bytes() == (reference / name).read_bytes(), name
+    assert _pages(out) == _pages(reference)
+    # finished: the next --force starts over (no unfinished run is left to continue)
+    assert not (out / ".cache" / store.FORCED_RUN).exists()
 
 
 # ---------------------------------------------------------------- fast: the fingerprint and the store
@@ -328,3 +357,25 @@ def test_store_treats_a_damaged_file_as_absent(tmp_path):
     assert store.load(job) is None
     store.path("alice", "02-rnn").write_text(json.dumps({"fingerprint": "f1", "result": "not a result"}))
     assert store.load(job) is None
+
+
+def test_a_force_run_reuses_only_what_it_or_the_force_run_it_continues_stored(tmp_path):
+    job = dataclasses.replace(_job(), fingerprint="f1")
+    before = ResultStore(tmp_path)
+    assert before.save(job, _result())  # an earlier, complete run
+    before.finish()
+
+    forced = ResultStore(tmp_path)
+    assert forced.begin(force=True) is False  # a new --force run
+    assert forced.load(job, this_run_only=True) is None  # the earlier run's result does not count
+    assert forced.save(job, _result())
+    assert forced.load(job, this_run_only=True) is not None
+    # stopped here (no finish): the same command continues that run and reuses what it stored
+    again = ResultStore(tmp_path)
+    assert again.begin(force=True) is True and again.load(job, this_run_only=True) is not None
+    again.finish()
+    # a run completed: a later --force starts over
+    later = ResultStore(tmp_path)
+    assert later.begin(force=True) is False and later.load(job, this_run_only=True) is None
+    # a run without --force reuses by fingerprint alone, whoever stored the result
+    assert ResultStore(tmp_path).load(job) is not None

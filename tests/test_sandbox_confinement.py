@@ -319,6 +319,20 @@ def test_cleanup_kills_a_free_slots_leftovers_and_says_so():
         daemon.kill()
 
 
+def test_a_runs_workers_remove_their_scratch_folders_when_the_run_ends():
+    """What a run leaves is not a leftover: the next run's cleanup line must not report it as a killed run's."""
+    from autograder import runner
+
+    pool = runner.Workers(2)
+    try:
+        for f in pool._warming:
+            f.result(timeout=600)  # a worker has taken its slot and made its scratch folder
+        assert sandbox.scratch_of_run(os.getpid())
+    finally:
+        pool.close()  # as a run does at its end, or on Ctrl-C
+    assert not sandbox.scratch_of_run(os.getpid())
+
+
 def test_cleanup_removes_a_dead_runs_course_copy_but_not_this_runs_or_a_live_ones(tmp_path, monkeypatch):
     monkeypatch.setattr(sandbox, "TMP", tmp_path)
     old = tmp_path / "seqgrade-course-dead"

@@ -674,6 +674,38 @@ TMP = Path("/tmp")
 _RUN_LOCK: int | None = None
 
 
+def scratch_dir(slot: int) -> Path:
+    """The scratch folder of slot ``slot``: the worker that holds the slot makes it (worker.py), the
+    run that started the worker removes it (``remove_scratch``), a later run removes a killed run's."""
+    return TMP / f"{USER_PREFIX}{slot}"
+
+
+#: In a scratch folder: the pid of the grading run whose worker made it.
+RUN_MARK = ".run"
+
+
+def scratch_of_run(run_pid: int) -> list[Path]:
+    """The scratch folders that the workers of the run ``run_pid`` made (and that are still there)."""
+    found = []
+    for d in sorted(TMP.glob(f"{USER_PREFIX}*")):
+        try:
+            if d.name[len(USER_PREFIX):].isdigit() and (d / RUN_MARK).read_text().strip() == str(run_pid):
+                found.append(d)
+        except OSError:
+            continue
+    return found
+
+
+def remove_scratch(run_pid: int) -> None:
+    """Remove the scratch folders of the run ``run_pid`` once its workers are gone (at its end, or on
+    Ctrl-C), so that the next run finds nothing to report; a slot another run's worker holds now is
+    left alone."""
+    for d in scratch_of_run(run_pid):
+        with _if_free(int(d.name[len(USER_PREFIX):])) as free:
+            if free:
+                shutil.rmtree(d, ignore_errors=True)
+
+
 def _hold_run_lock() -> None:
     """Mark this process as a live grading run (an flock, released when it dies) for the cleanup
     of later runs: while it lives, its scratch folders are not leftovers."""

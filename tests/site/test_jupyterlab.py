@@ -1,9 +1,10 @@
 """JupyterLab as a student and an instructor meet it, in a real browser.
 
-The student runs the README's command from the course root; opens the release notebook; runs all
-cells and sees, at the first stub, a message naming the function to write; writes ``rnn_step``
-in the browser and its visible test passes; nbgrader's Validate button, its Assignment List and
-the Formgrader all open without an error, and the server stays up. The instructor opens a source
+The student runs the README's command from the course root, which opens their working copy
+(``work/02-rnn/02-rnn.ipynb``, made from the release); runs all cells and sees, at the first stub, a
+message naming the function to write; writes ``rnn_step`` in the browser and its visible test
+passes, saved into the working copy (the release is untouched); nbgrader's Validate button, its
+Assignment List and the Formgrader all open without an error, and the server stays up. The instructor opens a source
 notebook and saves it: the file is unchanged.
 
 Everything runs in a copy of the course (the environment linked in as ``.venv``), so the real
@@ -28,9 +29,10 @@ MS = 1000
 
 
 def readme_student_command() -> list[str]:
-    """The command the README gives students (the line that starts ``.venv/bin/jupyter lab``)."""
-    m = re.search(r"^(\.venv/bin/jupyter lab .*\.ipynb)\s*$", (ROOT / "README.md").read_text(encoding="utf-8"), re.M)
-    assert m, "README.md no longer shows students a `.venv/bin/jupyter lab ...ipynb` command"
+    """The command the README gives students (the line ``.venv/bin/python -m autograder open <id>``)."""
+    m = re.search(r"^(\.venv/bin/python -m autograder open \S+)\s*$", (ROOT / "README.md").read_text(encoding="utf-8"), re.M)
+    assert m, "README.md no longer shows students a `.venv/bin/python -m autograder open ID` command"
+    assert m.group(1).endswith(f" {ASSIGNMENT}"), m.group(1)
     return shlex.split(m.group(1))
 
 
@@ -112,7 +114,9 @@ def test_student_session_in_jupyterlab(browser, student_lab, course):
     context = _context(browser, student_lab)
     page = context.new_page()
     try:
-        _open_notebook(page, student_lab, course["root"] / "notebooks" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
+        copy = course["root"] / "work" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+        assert copy.exists(), "the README's command did not make the student's working copy"
+        _open_notebook(page, student_lab, copy)
         _shot(page, "01-opened")
 
         # Run all: execution stops at the first visible test, which names the function to write.
@@ -151,6 +155,10 @@ def test_student_session_in_jupyterlab(browser, student_lab, course):
         assert "site-packages/nbgrader" not in text, text
         page.keyboard.press("Escape")
         dialog.wait_for(state="detached")
+        # What was saved: the answer in the working copy, the release as it was released.
+        assert "def rnn_step" in copy.read_text() and "np.tanh" in copy.read_text()
+        release = f"notebooks/{ASSIGNMENT}/{ASSIGNMENT}.ipynb"
+        assert (course["root"] / release).read_bytes() == (ROOT / release).read_bytes()
 
         # Nbgrader > Assignment List: opens, lists, and the server stays up.
         _menu(page, "Nbgrader", "Assignment List")
@@ -160,8 +168,9 @@ def test_student_session_in_jupyterlab(browser, student_lab, course):
         _shot(page, "05-assignment-list")
         listing = panel.inner_text()
         assert "Traceback" not in listing and "error" not in listing.lower(), listing
-        if course["released"]:
-            assert ASSIGNMENT in listing.split("Downloaded assignments")[0], listing
+        if course["released"]:  # the working copy (work/02-rnn/) is the assignment as fetched: Submit sends it
+            downloaded = listing.split("Downloaded assignments")[1].split("Submitted assignments")[0]
+            assert ASSIGNMENT in downloaded and "Submit" in downloaded, listing
         assert student_lab.alive, student_lab.log_text()
 
         # Nbgrader > Formgrader: the course's assignments, no error page.

@@ -44,6 +44,19 @@ def published(site, tmp_path_factory):
     server.close()
 
 
+@pytest.fixture(scope="module")
+def unpublished(site, tmp_path_factory):
+    """A copy of the built site served on localhost as `make book` leaves it with html.baseurl empty:
+    its notebooks carry no address (the address it is served from is one the build never knew)."""
+    root = tmp_path_factory.mktemp("unpublished") / "html"
+    shutil.copytree(site, root)
+    for nb in (root / "_sources").rglob("*.ipynb"):  # as released, whatever _config.yml says today
+        shutil.copy(helpers.ROOT / nb.relative_to(root / "_sources"), nb)
+    server = helpers.Server(root)
+    yield server
+    server.close()
+
+
 def _third_party_only(tmp: Path) -> Path:
     """A folder of links to the course environment's packages, minus seqlab (its editable install too)."""
     deps = tmp / "deps"
@@ -169,6 +182,55 @@ def test_a_version_mismatch_is_one_line_with_the_fix(published, kernel):
     notes = [line for line in out.splitlines() if line.strip()]
     assert len(notes) == 1 and notes[0].startswith("note: seqlab ") and "0.0.1+" in notes[0], out
     assert "pip install" in notes[0] and "_static/seqlab-" in notes[0] and "restart the kernel" in notes[0], notes[0]
+
+
+def test_an_unpublished_sites_notebook_names_its_wheel_and_installs_it_saved_beside_it(unpublished, kernel, tmp_path):
+    setup = _download(unpublished, EXERCISE).cells[1]
+    assert _grade_id(setup) == "setup" and 'SEQLAB_WHEEL = ""' in setup.source
+    wheel = seqlab_wheel.wheel_name(helpers.ROOT)
+    _, error = kernel.run(setup.source)
+    assert error is not None and error["ename"] == "ImportError", error
+    message = error["evalue"]
+    # the exact commands, by the wheel's name and version, and where the site serves it; no loop back to the site
+    assert f"_static/{wheel}" in message and f"%pip install {wheel}" in message, message
+    assert f"%pip install <the site's address>/_static/{wheel}" in message, message
+    assert "download it again" not in message
+
+    # The student saves the wheel the site serves into the notebook's folder and runs the cell again.
+    data = urllib.request.urlopen(f"{unpublished.base}_static/{wheel}", timeout=30).read()
+    (tmp_path / "student" / wheel).write_bytes(data)
+    out, error = kernel.run(setup.source)
+    assert error is None, error
+    assert "note:" not in out, out
+    where, _ = kernel.run("import seqlab; print(seqlab.__file__)")
+    assert "/venv/" in where, f"seqlab was not installed into the fresh environment: {where}"
+
+
+def test_make_book_says_in_one_line_that_an_unpublished_site_is_not_publishable(tmp_path):
+    import yaml
+
+    # The recipe `make book` ends with, run alone: its stamp counts as up to date (-o), nothing is built.
+    r = subprocess.run(["make", "-s", "-o", "_build/.site-student", "book-student"], cwd=helpers.ROOT,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    base = (yaml.safe_load((helpers.ROOT / "_config.yml").read_text()).get("html") or {}).get("baseurl")
+    lines = r.stdout.splitlines()
+    if base:
+        assert lines == [], lines
+    else:
+        assert len(lines) == 1 and lines[0].startswith("note: the site in _build/html is not publishable yet: "
+                                                       "set html.baseurl in _config.yml"), lines
+        assert seqlab_wheel.wheel_name(helpers.ROOT) in lines[0]
+    # with an address, nothing to say
+    (tmp_path / "seqlab").mkdir()
+    shutil.copy(helpers.ROOT / "seqlab" / "__init__.py", tmp_path / "seqlab" / "__init__.py")
+    config = yaml.safe_load((helpers.ROOT / "_config.yml").read_text())
+    config["html"]["baseurl"] = "https://courses.example.edu/seq-models/"
+    (tmp_path / "_config.yml").write_text(yaml.safe_dump(config))
+    assert seqlab_wheel.unpublished_notice(tmp_path) is None
+    config["html"]["baseurl"] = ""
+    (tmp_path / "_config.yml").write_text(yaml.safe_dump(config))
+    assert seqlab_wheel.unpublished_notice(tmp_path).startswith("note: the site in _build/html is not publishable yet")
 
 
 def test_a_hub_administrator_installs_seqlab_with_one_command(published, tmp_path):

@@ -51,9 +51,8 @@ def _publish_wheel(app, exception):
     wheel, stamped = seqlab_wheel.publish(Path(app.srcdir), Path(app.outdir), base_url)
     if base_url:
         log.info(f"seqlab: {wheel.name} served; {len(stamped)} notebooks install it from {base_url}")
-    else:
-        log.info(f"seqlab: {wheel.name} served; html.baseurl is not set in _config.yml, so downloaded "
-                 "notebooks cannot install it by themselves")
+    else:  # `make book` then says in one line that the site is not publishable yet (seqlab_wheel.unpublished_notice)
+        log.info(f"seqlab: {wheel.name} served; no html.baseurl, so downloaded notebooks name it for the student to install")
 
 
 def _add_css(app):

@@ -8,7 +8,9 @@ cell installs the wheel whose address the site wrote into it. Three jobs, one pe
 - :func:`stamp_notebook`: writes the wheel's address and checksum into a release notebook's setup
   cell (``SEQLAB_WHEEL = ""``) and refreshes nbgrader's checksum of that locked cell, so that
   ``nbgrader validate`` still accepts the notebook;
-- :func:`publish`: both, over a built site (the Sphinx extension calls it when a build finishes).
+- :func:`publish`: both, over a built site (the Sphinx extension calls it when a build finishes);
+- :func:`unpublished_notice`: the line ``make book`` prints while the site has no address
+  (``python book/_extra/_ext/seqlab_wheel.py`` prints it).
 
 No setuptools or network: a wheel is a zip file with three metadata files (PEP 427).
 """
@@ -19,6 +21,7 @@ import csv
 import hashlib
 import io
 import re
+import sys
 import tomllib
 import zipfile
 from pathlib import Path
@@ -131,3 +134,25 @@ def publish(root: Path, site: Path, base_url: str) -> tuple[Path, list[Path]]:
             if stamp_notebook(nb, url):
                 stamped.append(nb)
     return wheel, stamped
+
+
+def unpublished_notice(root: Path) -> str | None:
+    """One line while ``html.baseurl`` in ``root/_config.yml`` is empty, else None.
+
+    Without an address, the notebooks the site serves cannot install seqlab by themselves (their
+    setup cell then names the wheel, ``_static/<wheel>``, for the student to install).
+    """
+    import yaml
+
+    config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8")) or {}
+    if str((config.get("html") or {}).get("baseurl") or "").strip():
+        return None
+    return ("note: the site in _build/html is not publishable yet: set html.baseurl in _config.yml to the address "
+            f"it will be served from, then run make book again (until then its notebooks ask students to install "
+            f"_static/{wheel_name(root)} by hand)")
+
+
+if __name__ == "__main__":
+    notice = unpublished_notice(Path(sys.argv[1]) if len(sys.argv) > 1 else Path.cwd())
+    if notice:
+        print(notice)
