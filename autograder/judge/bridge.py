@@ -498,7 +498,7 @@ def drive(req: dict, sock, report, run_cell, shell, skip: set[int]) -> None:
         report({"t": "start", "i": i})
         run = None
         if cell.side in ("judge", "both"):
-            function = names.tested_function(cell.grade_id) if cell.kind == "course" else None
+            function = names.graded_function(cell.grade_id) if cell.kind == "course" else None
             rules = forbidden.get(function) if function else None
             window = None
             if record and rules is not None and operators.needs_record(rules):

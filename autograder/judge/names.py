@@ -128,7 +128,7 @@ def _python(source: str) -> str:
 
 # ---------------------------------------------------------------- own work: what each test cell grades
 
-def tested_function(grade_id: str | None) -> str | None:
+def graded_function(grade_id: str | None) -> str | None:
     """The function or class a test cell grades, from its grade_id (``test_RNN_hidden`` -> ``RNN``)."""
     match = _TEST_ID.match(grade_id or "")
     return match.group("name") if match else None
