@@ -109,10 +109,15 @@ OWN_FORWARD = '''def rnn_forward(X, h0, W_xh, W_hh, b_h):
 '''
 
 
+#: Payloads, not submissions: an attack's ``# @<name>`` line is replaced by tests/attacks/<name>.py (less its first line).
+PAYLOADS = ("rebind", "rnn_parts")
+
+
 def attack_cells(name: str) -> dict[str, str]:
-    """grade_id -> source of the solution cells that attack ``name`` replaces (``# @rebind`` filled in)."""
-    payload = (ATTACKS / "rebind.py").read_text().split("\n", 1)[1]
-    text = (ATTACKS / f"{name}.py").read_text().replace("# @rebind\n", payload)
+    """grade_id -> source of the solution cells that attack ``name`` replaces (``# @rebind``, ``# @rnn_parts`` filled in)."""
+    text = (ATTACKS / f"{name}.py").read_text()
+    for payload in PAYLOADS:
+        text = text.replace(f"# @{payload}\n", (ATTACKS / f"{payload}.py").read_text().split("\n", 1)[1])
     parts = re.split(r"^# %% (\w+)\n", text, flags=re.M)
     cells = {gid: src.strip("\n") + "\n" for gid, src in zip(parts[1::2], parts[2::2])}
     if "rnn_step" in cells:

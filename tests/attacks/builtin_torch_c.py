@@ -1,18 +1,10 @@
 # %% RNN
-class RNN(torch.nn.Module):
-    """The course's parameters, but the recurrence is ATen's rnn_tanh, taken from torch._C's table of
-    functions by a name built at run time."""
-
-    def __init__(self, input_size, hidden_size):
-        super().__init__()
-        bound = 1.0 / hidden_size ** 0.5
-        for name, shape in (("W_xh", (input_size, hidden_size)), ("W_hh", (hidden_size, hidden_size)),
-                            ("b_h", (hidden_size,))):
-            setattr(self, name, torch.nn.Parameter(torch.empty(shape).uniform_(-bound, bound)))
+# @rnn_parts
+class RNN(_Parameters):
+    """The recurrence is ATen's rnn_tanh, taken from torch._C's table of functions by a name built at run time."""
 
     def forward(self, X, h0=None):
-        h = h0 if h0 is not None else X.new_zeros(X.shape[0], self.W_hh.shape[0])
         step = next(v for k, v in vars(torch._C._VariableFunctionsClass).items() if k == "rnn_" + "tanh")
-        weights = [self.W_xh.T, self.W_hh.T, self.b_h, torch.zeros_like(self.b_h)]
-        states, h_T = step(X, h[None], weights, True, 1, 0.0, False, False, True)
+        states, h_T = step(X, self.h0(X, h0)[None], list(self.builtin_weights().values()), True, 1, 0.0, False, False,
+                           True)
         return states, h_T[0]
