@@ -19,7 +19,6 @@ from __future__ import annotations
 import builtins
 import subprocess
 import sys
-from pathlib import Path
 
 import nbformat
 import pytest

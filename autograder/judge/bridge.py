@@ -267,7 +267,12 @@ class Link:
     def open_window(self, function: str) -> str:
         """Start recording what the student's ``function`` runs when called; returns the window's nonce."""
         nonce = secrets.token_hex(8)
-        self.request_raw({"op": "record", "open": nonce})
+        try:
+            self.request_raw({"op": "record", "open": nonce})
+        except BridgeError:
+            raise
+        except Exception:  # noqa: BLE001 - the kernel could not open it: the record will lack its mark
+            pass
         self.recording_for = function
         return nonce
 
