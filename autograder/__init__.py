@@ -14,3 +14,29 @@ Two folders show that boundary: ``kernel/`` is what runs beside the student's co
 believed (the fork server, the sandbox, the kernel's end of the bridge); ``judge/`` is what decides,
 where no student code ever runs (the judge's end of the bridge, the verdict, the scan, the feedback).
 """
+import importlib.util as _importlib_util
+import sys as _sys
+
+
+def _import_costs_down() -> None:
+    """Two imports that cost seconds in every process of the grader, for nothing it uses:
+
+    - jsonschema loads rfc3987_syntax's format checker when it can, and that module compiles a
+      grammar at import; nbformat's validation (all the grader asks of jsonschema) never uses it;
+    - ``import nbgrader`` (the package) loads its Jupyter server extensions (jupyter_server, its
+      exchange and formgrader handlers) before any submodule; the grader uses its submodules
+      (``nbgrader.api``, ``nbgrader.apps``, ``nbgrader.utils``), so the package is made from its
+      spec without running that ``__init__``. A Jupyter server loads nbgrader in its own process.
+    """
+    _sys.modules.setdefault("rfc3987_syntax", None)
+    if "nbgrader" not in _sys.modules:
+        spec = _importlib_util.find_spec("nbgrader")
+        if spec is not None and spec.submodule_search_locations:
+            package = _importlib_util.module_from_spec(spec)
+            _sys.modules["nbgrader"] = package
+            from nbgrader._version import __version__
+
+            package.__version__ = __version__
+
+
+_import_costs_down()

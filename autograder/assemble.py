@@ -20,8 +20,6 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 
-from nbgrader import utils as nbutils
-
 
 @dataclass
 class RunCell:
@@ -159,6 +157,8 @@ def _compare(student_cell, release_cell, source_text: str, earlier: set[str]) ->
     stored = _meta(student_cell).get("checksum")
     current = _meta(release_cell).get("checksum")
     if stored and stored != current:
+        from nbgrader import utils as nbutils  # imported only here: all of nbgrader comes with it, seconds
+
         try:
             # an earlier release's cell carries that release's checksum of its own text
             # (hidden-test cells were checksummed with their hidden tests, so only visible ones can show this)

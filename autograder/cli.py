@@ -68,6 +68,8 @@ def _grade_or_interrupt(args) -> int:
         settings["cell_timeout"] = args.cell_timeout
     if args.memory_mb:
         settings["mem_bytes"] = args.memory_mb << 20
+    if args.no_record:
+        settings["record"] = False
     try:
         report = grade(args.submitted, args.out, roster=args.roster, only_assignments=args.assignment or None,
                        only_students=args.only or None, workers=args.workers, cluster=args.cluster,
@@ -133,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cell-timeout", type=float, help=f"seconds a cell may run (default {course.CELL_TIMEOUT})")
     p.add_argument("--memory-mb", type=int, help=f"memory cap per submission (default {course.SANDBOX['mem_bytes'] >> 20})")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.add_argument("--no-record", action="store_true",
+                   help="do not record PyTorch's operators while tests run (to measure the recorder's cost: "
+                        "the own-work rule then holds only as read from the code)")
     p.set_defaults(func=_grade)
 
     args, rest = parser.parse_known_args(argv)

@@ -2,7 +2,8 @@
 
 ``prepare`` runs ``nbgrader generate_assignment`` in a private copy of the course (so the
 gradebook holds the source cells, their checksums and points, as stock nbgrader's does) and
-reads back the source and release notebooks the workers need. ``merge`` writes every graded
+reads back the source and release notebooks the workers need; an unchanged course takes all of
+that from the previous run that prepared it (prepared.py). ``merge`` writes every graded
 submission into ``OUT/gradebook.db`` from this process alone: workers never open the
 database, so there is no SQLite lock to contend for, whatever the number of workers.
 """
@@ -15,10 +16,9 @@ from pathlib import Path
 
 import nbformat
 from nbgrader.api import Gradebook, MissingEntry
-from nbgrader.apps import NbGraderAPI
-from nbgrader.coursedir import CourseDirectory
 
 from . import course
+from . import prepared as cache
 from .plan import graded_cells_of
 
 log = logging.getLogger(__name__)
@@ -67,30 +67,50 @@ def prepare(root: Path, private: Path, out: Path, only_assignments, submitted: P
         wanted = list(only_assignments)
     else:
         wanted = sorted({a.name for d in submitted.iterdir() if d.is_dir() for a in d.iterdir() if a.is_dir()} & set(known))
-    for a in wanted:
-        shutil.copytree(root / course.SOURCE_DIR / a, private / course.SOURCE_DIR / a)
     db_path = out / "gradebook.db"
     if fresh:
         db_path.unlink(missing_ok=True)  # a full run builds the gradebook afresh: regrading is idempotent
         shutil.rmtree(out / "feedback", ignore_errors=True)
+    ready = cache.load(root, wanted) if fresh else None
+    if ready is not None:
+        shutil.copyfile(ready.gradebook, db_path)
+        (out / "grading.log").write_text(f"assignments {', '.join(wanted)} as prepared by an earlier run "
+                                          f"(unchanged sources, {cache.cache_dir(root)})\n", encoding="utf-8")
+        notebooks = ready.notebooks
+    else:
+        notebooks = _generate(root, private, out, wanted, db_path)
+        if fresh:
+            cache.save(root, wanted, db_path, notebooks)
+    cells_of = {}
+    for a in wanted:
+        for name in notebooks[a]:
+            notebooks[a][name]["history"] = cache.history(root, a, name, lambda: release_history(root, a, name))
+        cells_of[a] = graded_cells_of(a, {n: v["source_json"] for n, v in notebooks[a].items()})
+    return {"known": known, "assignments": wanted, "notebooks": notebooks, "cells_of": cells_of,
+            "db_url": f"sqlite:///{db_path}"}
+
+
+def _generate(root: Path, private: Path, out: Path, wanted: list[str], db_path: Path) -> dict:
+    """``nbgrader generate_assignment`` of each assignment into the gradebook at ``db_path``, in a
+    private copy of the course; each notebook's source and release JSON."""
+    from nbgrader.apps import NbGraderAPI  # with nbconvert and its preprocessors: only when generating
+    from nbgrader.coursedir import CourseDirectory
+
+    for a in wanted:
+        shutil.copytree(root / course.SOURCE_DIR / a, private / course.SOURCE_DIR / a)
     config = course.nbgrader_config(private, db_path=db_path)
     api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
     _log_to_file(api.log, out / "grading.log")
-    notebooks, cells_of = {}, {}
+    notebooks: dict = {}
     for a in wanted:
         result = api.generate_assignment(a, force=True, create=True)
         if not result["success"]:
             raise RuntimeError(f"could not prepare assignment {a}: {result.get('error') or result.get('log')}")
-        notebooks[a] = {}
-        for name in course.notebook_names(a, root):
-            notebooks[a][name] = {
-                "source_json": (private / course.SOURCE_DIR / a / f"{name}.ipynb").read_text(encoding="utf-8"),
-                "release_json": (private / course.RELEASE_DIR / a / f"{name}.ipynb").read_text(encoding="utf-8"),
-                "history": release_history(root, a, name),
-            }
-        cells_of[a] = graded_cells_of(a, {n: v["source_json"] for n, v in notebooks[a].items()})
-    return {"known": known, "assignments": wanted, "notebooks": notebooks, "cells_of": cells_of,
-            "db_url": f"sqlite:///{db_path}"}
+        notebooks[a] = {name: {
+            "source_json": (private / course.SOURCE_DIR / a / f"{name}.ipynb").read_text(encoding="utf-8"),
+            "release_json": (private / course.RELEASE_DIR / a / f"{name}.ipynb").read_text(encoding="utf-8"),
+        } for name in course.notebook_names(a, root)}
+    return notebooks
 
 
 def merge(report, prepared: dict, results: list, statuses: dict, out: Path, *, partial: bool) -> list[dict]:

@@ -25,7 +25,7 @@ from .kernel import sandbox
 from .assemble import assemble
 from .kernel.host import read_frame, write_frame
 from .judge.scan import scan
-from .judge.verdict import verdict
+from .judge.verdict import RunFindings, verdict
 from .records import Job, JobResult, NotebookJob, NotebookResult
 from .report.causes import blame_answer_faults
 from .report.excerpts import answers_with_mistakes
@@ -164,7 +164,9 @@ def grade_notebook(nb_job: NotebookJob, settings: dict, files: dict[str, bytes],
            "MPLBACKEND": "Agg", "SEQLAB_QUICK": "1", "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1"}
     limits = sandbox.Limits.from_settings(settings)
     req = {
-        "cells": [{"source": rc.source, "side": _side(rc, graded_ids)} for rc in run_cells],
+        "cells": [{"source": rc.source, "side": _side(rc, graded_ids), "kind": rc.kind, "grade_id": rc.grade_id}
+                  for rc in run_cells],
+        "record": bool(settings.get("record", True)),  # the own-work rule at run time (judge/operators.py)
         "cwd": str(job_dir), "env": env, "slot": st["slot"],
         "uid": st["ids"][0] if st["ids"] else None, "gid": st["ids"][1] if st["ids"] else None,
         "hide": settings.get("hide", []), **limits.as_dict(), "rlimits": limits.rlimits(own_user=bool(st["ids"])),
@@ -183,9 +185,14 @@ def grade_notebook(nb_job: NotebookJob, settings: dict, files: dict[str, bytes],
     for gid, points, _ in graded:
         k = by_gid.get(gid)
         res = results[k] if k is not None else {"error": {"ename": "Missing", "evalue": "not run"}}
-        v = verdict(gid, points, res.get("error"), plan.test_cell_changes.get(gid), flags)
+        run = RunFindings.from_dict(res.get("run"))
+        v = verdict(gid, points, res.get("error"), plan.test_cell_changes.get(gid), flags, run)
         rows.append(v.row())
         fb_meta[gid] = v.score
+        refusal = run.message() if run is not None else None
+        if refusal and k is not None:  # the feedback shows why the cell earned nothing
+            res["error"] = {"ename": "NotOwnWork" if not run.tampered else "Tampered", "evalue": refusal,
+                            "traceback": []}
     rows = blame_answer_faults(rows, {rc.grade_id: res.get("error") for rc, res in zip(run_cells, results)
                                       if rc.kind == "solution" and rc.grade_id})
 

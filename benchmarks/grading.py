@@ -14,9 +14,14 @@ worker (so start-up is not counted); the notebook's own compute is the time to r
 a warm process (torch already imported), and the overhead is the difference.
 
 ``--mixed``: N students each submit every chapter of ``solutions/`` (9 chapters, 45 submissions
-at N = 5), graded by the same three in one run; then, per chapter, the seconds per submission
+at N = 5), graded by the same three in one run, and once more by the CLI with 2 workers and
+``--no-record`` (the own-work recorder off: its cost); then, per chapter, the seconds per submission
 (stock: its ``autograde`` call; the CLI: a worker's time, the ``seconds`` of summary.csv) and what
 crossed the judge's bridge per submission (summary.csv's ``bridge_*``; blank before the bridge).
+The fixed cost of a CLI run is its whole command less its grading phase (imports, preparing the
+assignments, starting workers, the gradebook and files); an unchanged course prepares from the
+previous run (``_build/grading-cache``), so the first CLI run here starts with that cache emptied
+and pays the cold fixed cost.
 """
 from __future__ import annotations
 
@@ -73,14 +78,14 @@ def stock(batch: Path, assignments: list[str]) -> tuple[float, dict[str, float]]
         return sum(map(sum, calls.values())), {a: sum(v) / len(v) for a, v in calls.items()}
 
 
-def cli(batch: Path, assignments: list[str], workers: int) -> tuple[float, float, list[dict]]:
+def cli(batch: Path, assignments: list[str], workers: int, *extra: str) -> tuple[float, float, list[dict]]:
     """(wall seconds of the whole command, seconds of its grading phase: first job sent to last
     result, the rows of its summary.csv)."""
     only = [arg for a in assignments for arg in ("--assignment", a)]
     with tempfile.TemporaryDirectory(prefix="bench-out-") as out:
         t0 = time.perf_counter()
         r = subprocess.run([sys.executable, "-m", "autograder", "-v", "grade", str(batch), "--out", out, *only,
-                            "--workers", str(workers), "--no-progress"], cwd=ROOT, capture_output=True, text=True)
+                            "--workers", str(workers), "--no-progress", *extra], cwd=ROOT, capture_output=True, text=True)
         dt = time.perf_counter() - t0
         if r.returncode != 0:
             raise SystemExit(f"autograder failed:\n{r.stderr[-3000:]}")
@@ -129,13 +134,13 @@ print(best)
 
 def _table(t_stock: float | None, runs: list[tuple[str, float, float]], n: int) -> None:
     """The markdown table of whole commands and grading phases; ``runs``: (label, whole, phase)."""
-    print("| grader | whole command (s) | grading phase (s) | per submission (s) | whole command vs stock |")
-    print("| --- | ---: | ---: | ---: | ---: |")
+    print("| grader | whole command (s) | grading phase (s) | fixed cost (s) | per submission (s) | whole command vs stock |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
     if t_stock:
-        print(f"| stock nbgrader autograde, sequential | {t_stock:.1f} | {t_stock:.1f} | {t_stock / n:.2f} | 1.0x |")
+        print(f"| stock nbgrader autograde, sequential | {t_stock:.1f} | {t_stock:.1f} | | {t_stock / n:.2f} | 1.0x |")
     for label, t, g in runs:
         vs = f"{t_stock / t:.1f}x" if t_stock else ""
-        print(f"| {label} | {t:.1f} | {g:.1f} | {g / n:.2f} | {vs} |")
+        print(f"| {label} | {t:.1f} | {g:.1f} | {t - g:.1f} | {g / n:.2f} | {vs} |")
     print()
 
 
@@ -148,20 +153,28 @@ def mixed(n: int, skip_stock: bool) -> None:
     """N perfect submissions of every chapter, graded by stock nbgrader and the CLI with 1 and 2 workers."""
     from autograder import course
 
+    from autograder import prepared
+
     chapters = course.assignments(ROOT)
+    load_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-batch-") as tmp:
         batch = Path(tmp) / "mixed"
         for a in chapters:
             _batch(batch, a, n)
         t_stock, per_stock = (None, {}) if skip_stock else stock(batch, chapters)
+        shutil.rmtree(prepared.cache_dir(ROOT), ignore_errors=True)  # the first run prepares cold
         t1, g1, sum1 = cli(batch, [], 1)  # no --assignment: every chapter the batch holds
         t2, g2, sum2 = cli(batch, [], 2)
+        t0, g0, _ = cli(batch, [], 2, "--no-record")
     total = n * len(chapters)
     print(f"\n{total} submissions ({n} of each of {len(chapters)} chapters), {os.cpu_count()} cores, "
-          f"load average {os.getloadavg()[0]:.1f} at the end\n")
-    _table(t_stock, [("autograder, 1 worker", t1, g1), ("autograder, 2 workers", t2, g2)], total)
+          f"load average {load_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end\n")
+    _table(t_stock, [("autograder, 1 worker (cold cache)", t1, g1), ("autograder, 2 workers", t2, g2),
+                     ("autograder, 2 workers, --no-record", t0, g0)], total)
     vs = f"CLI vs stock (whole command): {t_stock / t1:.1f}x with 1 worker, {t_stock / t2:.1f}x with 2; " if t_stock else ""
-    print(f"{vs}2 workers vs 1: {g1 / g2:.2f}x on the grading phase, {t1 / t2:.2f}x on the whole command\n")
+    print(f"{vs}2 workers vs 1: {g1 / g2:.2f}x on the grading phase, {t1 / t2:.2f}x on the whole command")
+    print(f"the own-work recorder's cost (2 workers): {100 * (g2 / g0 - 1):+.1f}% on the grading phase, "
+          f"{100 * (t2 / t0 - 1):+.1f}% on the whole command\n")
     print("Per chapter, per submission: seconds (stock: its autograde call; autograder: a worker's time, "
           "summary.csv) and the judge's bridge (1-worker run)\n")
     print("| chapter | stock (s) | 1 worker (s) | 2 workers (s) | bridge calls | bridge KiB | bridge wait (s) |")

@@ -507,3 +507,7 @@ def _lookup(path: str) -> Any:
 
 _IMPORTABLE_ROOTS = frozenset({"torch", "numpy", "scipy", "seqlab", "math",
                                "sys", "builtins", "importlib", "operator", "types", "inspect", "functools"})
+
+
+#: The same resolution of dotted paths, for the grader's run-time rule (autograder/judge/operators.py).
+lookup, same_object = _lookup, _same

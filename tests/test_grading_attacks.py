@@ -12,9 +12,19 @@ function: ``oracle.rnn_step`` called plainly (the message names it) or by comput
 ``torch.nn.RNN`` behind a computed name in ``RNN``. Returns too deep or too large to cross to the
 judge cost those cells only, and a correct solution with threads of its own gets full marks.
 
+The own-work rule at run time (kernel/recorder.py, judge/operators.py): answers that the text rule
+lets through (checked below) but whose calls run the built-in all the same lose their function's
+cells: ``nn.RNN`` found by a walk of ``torch.nn.Module.__subclasses__()`` and run by
+``torch.func.functional_call``, ATen's ``rnn_tanh`` taken from ``torch._C``'s table by a computed
+name or run by one dispatch key's kernel around the dispatcher, ``nn.RNN`` run on a thread pool made
+in an earlier cell, and a NumPy ``rnn_step`` computed by PyTorch's Tensor found among ``object``'s
+subclasses. Stopping the profiler, or turning record functions off around ``nn.RNN``, is tampering:
+those cells score 0 with status ``tampered``.
+
 No attack uses a name the static scan flags (``autograder/judge/scan.py``; checked below), so every
-lost cell's status is ``failed`` and every other cell's is ``passed``. The expected outcomes
-follow the grading rules (DESIGN.md, "How grading decides"), not what a grader prints today.
+lost cell's status is ``failed`` (or ``tampered`` where the record says so) and every other cell's is
+``passed``. The expected outcomes follow the grading rules (DESIGN.md, "How grading decides"), not
+what a grader prints today.
 Chapter 02's test cells, in order: rnn_step visible (1 point) and hidden (2), rnn_forward (1, 2),
 rnn_outputs (1, 1), RNN (2, 2): 12 points.
 """
@@ -29,6 +39,7 @@ import nbformat
 import pytest
 
 from autograder.judge.scan import scan
+from seqlab import ownwork
 from tests.harness import ROOT, source_notebook
 from tests.test_grading_faults import _cell, _hash_tree, _read
 
@@ -41,7 +52,8 @@ POINTS = dict(zip(IDS, [1, 2, 1, 2, 1, 1, 2, 2]))
 STEP, FORWARD, OUTPUTS, MODULE = IDS[0:2], IDS[2:4], IDS[4:6], IDS[6:8]
 ATTACKS = Path(__file__).resolve().parent / "attacks"
 
-#: student -> (the file in tests/attacks/ its cells come from, or None for the solution; the cells it loses)
+#: student -> (the file in tests/attacks/ its cells come from, or None for the solution; the cells it loses;
+#: their status, "failed" unless given)
 CASES = {
     "control": (None, []),
     "unrelated": (None, []),  # a bystander whose files and gradebook record must come out as they went in
@@ -61,7 +73,28 @@ CASES = {
     "oracle-swap": ("oracle_swap", STEP),
     "module-class": ("module_class", STEP),
     "mutate-inputs": ("mutate_inputs", STEP),
+    "builtin-subclasses": ("builtin_subclasses", MODULE),
+    "builtin-torch-c": ("builtin_torch_c", MODULE),
+    "builtin-dispatch-key": ("builtin_dispatch_key", MODULE),
+    "thread-pool": ("thread_pool", MODULE),
+    "numpy-slips": ("numpy_slips", STEP),
+    "profiler-off": ("profiler_off", MODULE, "tampered"),
+    "record-functions-off": ("record_functions_off", MODULE, "tampered"),
 }
+
+#: Attacks only the run-time record catches: the text rule lets each through.
+RUNTIME = ["builtin-subclasses", "builtin-torch-c", "builtin-dispatch-key", "thread-pool", "numpy-slips",
+           "profiler-off", "record-functions-off"]
+#: What the feedback of each says (the operator, the door, the tampering).
+RUNTIME_MESSAGES = {"builtin-subclasses": "aten::rnn_tanh (behind torch.nn.RNN)",
+                    "builtin-torch-c": "aten::rnn_tanh (behind torch.nn.RNN)",
+                    "builtin-dispatch-key": "ran an operator around PyTorch",
+                    "thread-pool": "aten::rnn_tanh (behind torch.nn.RNN)",
+                    "numpy-slips": "written in NumPy alone",
+                    "profiler-off": "stopped or replaced",
+                    "record-functions-off": "_enable_record_function"}
+FORBIDDEN = {"RNN": ("torch.nn.RNN", "torch.nn.RNNCell", "torch.rnn_tanh", "torch.rnn_relu", "torch.rnn_tanh_cell",
+                     "torch.rnn_relu_cell", "torch._VF"), "rnn_step": ("torch",)}
 
 #: Attacks on the checks themselves: their rnn_step misses the bias, and the judge's own check must say so.
 BIASLESS = ["thread", "itimer", "audit-hook", "finalizer", "del-hook", "module-dicts", "oracle-swap", "module-class"]
@@ -76,10 +109,15 @@ OWN_FORWARD = '''def rnn_forward(X, h0, W_xh, W_hh, b_h):
 '''
 
 
+#: Payloads, not submissions: an attack's ``# @<name>`` line is replaced by tests/attacks/<name>.py (less its first line).
+PAYLOADS = ("rebind", "rnn_parts")
+
+
 def attack_cells(name: str) -> dict[str, str]:
-    """grade_id -> source of the solution cells that attack ``name`` replaces (``# @rebind`` filled in)."""
-    payload = (ATTACKS / "rebind.py").read_text().split("\n", 1)[1]
-    text = (ATTACKS / f"{name}.py").read_text().replace("# @rebind\n", payload)
+    """grade_id -> source of the solution cells that attack ``name`` replaces (``# @rebind``, ``# @rnn_parts`` filled in)."""
+    text = (ATTACKS / f"{name}.py").read_text()
+    for payload in PAYLOADS:
+        text = text.replace(f"# @{payload}\n", (ATTACKS / f"{payload}.py").read_text().split("\n", 1)[1])
     parts = re.split(r"^# %% (\w+)\n", text, flags=re.M)
     cells = {gid: src.strip("\n") + "\n" for gid, src in zip(parts[1::2], parts[2::2])}
     if "rnn_step" in cells:
@@ -95,8 +133,8 @@ def _submission(name: str | None):
 
 
 def expected(student: str) -> dict[str, tuple[float, str]]:
-    lost = CASES[student][1]
-    return {g: (0.0, "failed") if g in lost else (float(POINTS[g]), "passed") for g in IDS}
+    _, lost, *status = CASES[student]
+    return {g: (0.0, status[0] if status else "failed") if g in lost else (float(POINTS[g]), "passed") for g in IDS}
 
 
 def _page(graded, student: str) -> str:
@@ -113,7 +151,7 @@ def _grade(batch: Path, out: Path) -> subprocess.CompletedProcess:
 def graded(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("attacks")
     batch, out = tmp / "submitted", tmp / "out"
-    for student, (name, _) in CASES.items():
+    for student, (name, *_) in CASES.items():
         (batch / student / A).mkdir(parents=True)
         nbformat.write(_submission(name), batch / student / A / f"{A}.ipynb")
     course = [ROOT / d for d in ("solutions", "notebooks", "autograder", "seqlab")]
@@ -123,11 +161,27 @@ def graded(tmp_path_factory):
     return dict(proc=proc, out=out, before=before, after=after, cells=_read(out / "cells.csv") if (out / "cells.csv").exists() else [])
 
 
-@pytest.mark.parametrize("student", [s for s, (name, _) in CASES.items() if name])
+@pytest.mark.parametrize("student", [s for s, (name, *_) in CASES.items() if name])
 def test_the_scan_sees_nothing_so_lost_cells_are_failed_not_tampered(student):
     """Why ``expected`` says ``failed``: no attack cell uses a name scan.py flags."""
     for gid, src in attack_cells(CASES[student][0]).items():
         assert scan(src) == [], f"{student}/{gid}: the scan now flags it; expect 'tampered' for its cells"
+
+
+@pytest.mark.parametrize("student", RUNTIME)
+def test_the_text_rule_lets_the_runtime_attacks_through(student):
+    """Why these need the record: reading the code finds nothing forbidden in them."""
+    setup = next(c.source for c in nbformat.read(source_notebook(A), as_version=4).cells
+                 if (c.metadata.get("nbgrader") or {}).get("grade_id") == "setup")
+    for gid, src in attack_cells(CASES[student][0]).items():
+        if gid in FORBIDDEN:
+            assert ownwork.violations(gid, [setup, src], FORBIDDEN[gid]) == [], f"{student}/{gid}: the text rule sees it"
+
+
+@pytest.mark.parametrize("student", RUNTIME)
+def test_the_record_names_what_ran(graded, student):
+    """The feedback says which operator ran, which door was opened, or how the recorder was switched off."""
+    assert RUNTIME_MESSAGES[student] in _page(graded, student)
 
 
 @pytest.mark.parametrize("student", list(CASES))

@@ -1,5 +1,5 @@
 """The grade of one test cell (autograder/judge/verdict.py): a pure function of what the judge saw."""
-from autograder.judge.verdict import CellVerdict, verdict
+from autograder.judge.verdict import CellVerdict, RunFindings, verdict
 
 ERR = {"ename": "CheckError", "evalue": "rnn_step(...) is wrong."}
 
@@ -42,3 +42,28 @@ def test_a_failure_says_why_and_a_flag_what_flagged_it():
     v = verdict("t", 1, {"ename": "CheckError", "evalue": "...", "mistake": "W_hh is transposed"}, "edited")
     assert (v.cause, v.mistake, v.flag) == ("mistake", "W_hh is transposed", "edited")
     assert (verdict("t", 1, None, None, ["line 2: sets np.allclose"]).flag, verdict("t", 1, None).cause) == ("code", "")
+
+
+def test_a_refused_record_costs_the_cell_and_names_what_ran():
+    run = RunFindings("RNN", ("it ran aten::rnn_tanh (behind torch.nn.RNN), the built-in this exercise re-implements",))
+    v = verdict("t", 2, None, None, (), run)
+    assert (v.score, v.status) == (0.0, "failed")
+    assert v.message.startswith("RNN is not your own work") and "aten::rnn_tanh" in v.message
+    assert (v.cause, v.flag) == ("not own work", "")
+
+
+def test_a_tampered_record_costs_the_cell_and_is_flagged():
+    run = RunFindings("RNN", (), "the recorder of PyTorch's operators was stopped or replaced while the tests ran")
+    v = verdict("t", 2, None, None, (), run)
+    assert (v.score, v.status) == (0.0, "tampered") and "stopped" in v.message
+    assert (v.cause, v.flag) == ("not own work", "recorder")
+
+
+def test_a_clean_record_changes_nothing():
+    assert verdict("t", 2, None, None, (), RunFindings("RNN", ())) == verdict("t", 2, None)
+
+
+def test_findings_cross_as_plain_data():
+    run = RunFindings("f", ("a", "b"), None)
+    assert RunFindings.from_dict(run.as_dict()) == run
+    assert RunFindings.from_dict({"refused": ["x"]}) is None and RunFindings.from_dict("junk") is None

@@ -15,15 +15,24 @@ module's own parameters accumulate theirs in the kernel.
 
 A pass is decided here: a test cell passes when it raises nothing in the judge. The kernel can
 only answer, and whatever it answers is checked against values the judge computed itself.
+
+Only the student's answers cross into the tests (names.py: ``Crossing``): a name the kernel reports
+is bound here only when the course's tests may take it from the student, never a builtin nor a
+name a course cell run here binds. And while a test cell of a function with built-ins it must be
+written without runs, the kernel records which of PyTorch's operators the student's code ran
+(``Link.open_window``/``close_window``); operators.py reads that record, the verdict decides.
 """
 from __future__ import annotations
 
 import builtins
+import contextlib
 import os
+import secrets
 import time
 import weakref
 
 from .. import wire
+from . import names, operators
 
 #: Exceptions that cross as themselves (the student's ValueError is a ValueError to ``check_raises``).
 _BUILTIN_ERRORS = {name: cls for name, cls in vars(builtins).items()
@@ -51,6 +60,8 @@ class Link:
         self.cells: list[str] = []  # sources of the cells run in the kernel, in order
         self.calls = self.bytes = 0
         self.seconds = 0.0
+        self.decoding_root: str | None = None  # the name the proxies decoded now descend from
+        self.recording_for: str | None = None  # the function whose calls the open window records
 
     # -- values
     def encode(self, x, **kw) -> tuple:
@@ -78,7 +89,22 @@ class Link:
         if type(h) is not int or kind not in ("class", "module", "function", "object") or type(name) is not str \
                 or type(mro) is not list or not all(type(m) is str for m in mro):
             raise wire.WireError("bad handle")
-        return Remote(self, h, kind, name[:200], mro[:50])
+        return Remote(self, h, kind, name[:200], mro[:50], root=self.decoding_root)
+
+    @contextlib.contextmanager
+    def descending_from(self, root: str | None):
+        """Decode under this: the proxies made descend from the object the judge bound as ``root``
+        (what a call of ``RNN`` returns, an attribute of that, descends from ``RNN``)."""
+        before, self.decoding_root = self.decoding_root, root
+        try:
+            yield
+        finally:
+            self.decoding_root = before
+
+    def records(self, remote: "Remote") -> bool:
+        """Whether a request on ``remote`` runs in the open window's spans: it descends from the
+        function the window's test cell grades (not the course's own helpers, nor other answers)."""
+        return self.recording_for is not None and remote._root == self.recording_for
 
     # -- requests
     def request(self, msg: dict) -> dict:
@@ -162,12 +188,13 @@ class Link:
         refs = enc_a.refs + enc_k.refs
         device = torch.get_default_device()
         reply = self.request({"op": "call", "h": remote._h, "args": a, "kwargs": k, "grad": torch.is_grad_enabled(),
-                              "dev": device.type if device.type == "meta" else None})
+                              "dev": device.type if device.type == "meta" else None, "rec": self.records(remote)})
         self._apply_writeback(remote, reply.get("wb"), refs)
         value = reply.get("value")
-        if reply.get("graph") is None:
-            return self.decode(value)
-        return self._with_graph(reply, refs)
+        with self.descending_from(remote._root):
+            if reply.get("graph") is None:
+                return self.decode(value)
+            return self._with_graph(reply, refs)
 
     def _apply_writeback(self, remote: "Remote", wb, refs: list) -> None:
         """Take what the call was allowed to change in its arguments: tensors' ``.grad`` and generators'
@@ -235,6 +262,31 @@ class Link:
         if type(out) is not list:
             raise wire.WireError("bad gradients")
         return out
+
+    # -- recording windows (kernel/recorder.py)
+    def open_window(self, function: str) -> str:
+        """Start recording what the student's ``function`` runs when called; returns the window's nonce."""
+        nonce = secrets.token_hex(8)
+        try:
+            self.request_raw({"op": "record", "open": nonce})
+        except BridgeError:
+            raise
+        except Exception:  # noqa: BLE001 - the kernel could not open it: the record will lack its mark
+            pass
+        self.recording_for = function
+        return nonce
+
+    def close_window(self, opened: str, function: str, forbidden: tuple[str, ...]) -> dict:
+        """Stop recording; the findings (verdict.RunFindings as a dict) for ``function``."""
+        closed = secrets.token_hex(8)
+        self.recording_for = None
+        try:
+            record = self.request_raw({"op": "record", "close": closed}).get("record")
+        except BridgeError:
+            raise
+        except Exception as e:  # noqa: BLE001 - the kernel answered with an error instead of a record
+            record = f"{type(e).__name__}: {e}"
+        return operators.findings(function, forbidden, record, opened, closed).as_dict()
 
     def release(self) -> None:
         if not self.closed:
@@ -339,9 +391,10 @@ class Remote:
     Supports calling, attributes (data come back as copies; objects as proxies), item access,
     ``len``, iteration, and setting attributes to data. Nothing else crosses."""
 
-    def __init__(self, link: Link, h: int, kind: str, name: str, mro: list[str]):
+    def __init__(self, link: Link, h: int, kind: str, name: str, mro: list[str], root: str | None = None):
         d = self.__dict__
         d["_link"], d["_h"], d["_kind"], d["_mro"] = link, h, kind, mro
+        d["_root"] = root  # the name the judge bound it, or the one it descends from
         d["__name__"] = d["__qualname__"] = name
         d["__seqlab_cells__"] = link.cells  # read by seqlab.testing: the student's code, as text
 
@@ -360,7 +413,9 @@ class Remote:
     def __getattr__(self, name: str):
         if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)  # protocol probes (__array__, __torch_function__, ...) stay here
-        value = self._link.decode(self._link.request({"op": "getattr", "h": self._h, "name": name}).get("value"))
+        reply = self._link.request({"op": "getattr", "h": self._h, "name": name, "rec": self._link.records(self)})
+        with self._link.descending_from(self._root):
+            value = self._link.decode(reply.get("value"))
         import torch
 
         if isinstance(value, torch.Tensor):
@@ -369,27 +424,31 @@ class Remote:
 
     def __setattr__(self, name: str, value) -> None:
         encoded, _ = self._link.encode(value)
-        self._link.request({"op": "setattr", "h": self._h, "name": name, "value": encoded})
+        self._link.request({"op": "setattr", "h": self._h, "name": name, "value": encoded, "rec": self._link.records(self)})
 
     def __getitem__(self, key):
         encoded, _ = self._link.encode(key)
-        return self._link.decode(self._link.request({"op": "getitem", "h": self._h, "key": encoded}).get("value"))
+        reply = self._link.request({"op": "getitem", "h": self._h, "key": encoded, "rec": self._link.records(self)})
+        with self._link.descending_from(self._root):
+            return self._link.decode(reply.get("value"))
 
     def __len__(self) -> int:
-        n = self._link.request({"op": "len", "h": self._h}).get("value")
+        n = self._link.request({"op": "len", "h": self._h, "rec": self._link.records(self)}).get("value")
         if type(n) is not int or n < 0:
             raise wire.WireError("bad length")
         return n
 
     def __iter__(self):
-        items = self._link.decode(self._link.request({"op": "iter", "h": self._h}).get("value"))
+        reply = self._link.request({"op": "iter", "h": self._h, "rec": self._link.records(self)})
+        with self._link.descending_from(self._root):
+            items = self._link.decode(reply.get("value"))
         if type(items) is not list:
             raise wire.WireError("bad items")
         return iter(items)
 
     def __repr__(self) -> str:
         try:
-            text = self._link.request({"op": "repr", "h": self._h}).get("value")
+            text = self._link.request({"op": "repr", "h": self._h, "rec": self._link.records(self)}).get("value")
         except Exception:  # noqa: BLE001 - a repr for a message must not fail
             text = None
         return text[:2000] if type(text) is str else f"<{self._kind} {self.__name__} in the student's kernel>"
@@ -408,15 +467,16 @@ class Remote:
 
 # ---------------------------------------------------------------- driving one notebook
 
-def bind_names(ns: dict, names, course_names: set, link: Link) -> None:
-    """Bind what the kernel's cell defined, except names the course's own cells bound here."""
-    if type(names) is not dict:
+def bind_names(ns: dict, reported, admits, link: Link) -> None:
+    """Bind what the kernel's cell defined, each name only if ``admits(name)`` (names.Crossing.admits)."""
+    if type(reported) is not dict:
         return
-    for name, value in names.items():
-        if type(name) is not str or not name.isidentifier() or name.startswith("_") or name in course_names:
+    for name, value in reported.items():
+        if type(name) is not str or not name.isidentifier() or name.startswith("_") or not admits(name):
             continue
         try:
-            ns[name] = link.decode(value)
+            with link.descending_from(name):
+                ns[name] = link.decode(value)
         except wire.WireError:
             continue
 
@@ -430,32 +490,56 @@ def drive(req: dict, sock, report, run_cell, shell, skip: set[int]) -> None:
     link = Link(sock)
     limit = int(req["output_limit"])
     ns = shell.user_ns
-    course_names: set = set()
-    for i, cell in enumerate(req["cells"]):
+    cells = [names.CourseCell.from_request(c) for c in req["cells"]]
+    crossing = names.crossing(cells)
+    forbidden = names.forbidden_lists(c.source for c in cells if c.kind == "course" and c.side in ("judge", "both"))
+    record = req.get("record", True)
+    watched = operators.python_level(forbidden.values()) if record else []
+    if watched:  # before any student code runs
+        _guarded(link, lambda: link.request_raw({"op": "watch", "paths": watched}))
+    for i, cell in enumerate(cells):
         if i in skip:
             continue
         report({"t": "start", "i": i})
-        side = cell.get("side")
-        if side in ("judge", "both"):
-            before = dict(ns)
-            outputs, error = run_cell(shell, cell["source"], limit)
-            course_names.update(k for k, v in ns.items() if k not in before or before[k] is not v)
+        run = None
+        if cell.side in ("judge", "both"):
+            function = names.graded_function(cell.grade_id) if cell.kind == "course" else None
+            rules = forbidden.get(function) if function else None
+            window = None
+            if record and rules is not None and operators.needs_record(rules):
+                window = _guarded(link, lambda: link.open_window(function))
+            outputs, error = run_cell(shell, cell.source, limit)
+            if window is not None:
+                run = _guarded(link, lambda: link.close_window(window, function, rules))
             link.release()
-        if side in ("kernel", "both"):
-            link.cells.append(cell["source"])
+        if cell.side in ("kernel", "both"):
+            link.cells.append(cell.source)
             try:
-                reply = link.request({"op": "run_cell", "source": cell["source"]})
+                reply = link.request({"op": "run_cell", "source": cell.source})
             except BridgeError:
                 link.closed = True
             else:
-                if side == "kernel":
+                if cell.side == "kernel":
                     outputs, error = _cell_outputs(reply)
-                bind_names(ns, reply.get("names"), course_names, link)
+                course_cell = cell.kind == "course"
+                bind_names(ns, reply.get("names"), lambda name: crossing.admits(name, course_cell), link)
         if link.closed:
             report({"t": "died", "i": i})
             return
-        report({"t": "done", "i": i, "outputs": outputs, "error": error, "bridge": link.stats()})
+        done = {"t": "done", "i": i, "outputs": outputs, "error": error, "bridge": link.stats()}
+        if run is not None:
+            done["run"] = run
+        report(done)
     report({"t": "end", "bridge": link.stats()})
+
+
+def _guarded(link: Link, step):
+    """A recording step; the kernel gone meanwhile closes the link (the cell is reported as died)."""
+    try:
+        return step()
+    except BridgeError:
+        link.closed = True
+        return None
 
 
 def _cell_outputs(reply: dict) -> tuple[list, dict | None]:

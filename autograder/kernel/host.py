@@ -76,6 +76,15 @@ def preload() -> None:
     import numpy  # noqa: F401
     import torch  # noqa: F401
     import torch.nn.functional  # noqa: F401
+    # What PyTorch imports on its first operator on the "meta" device (the tests' device-hygiene
+    # check): its Python decompositions, symbolic shapes (sympy) and dynamo, 800 modules, seconds that
+    # every kernel and judge would otherwise pay, and that the recorder would otherwise trace.
+    import sympy  # noqa: F401
+    import torch._decomp  # noqa: F401
+    import torch._dynamo  # noqa: F401
+    import torch._prims  # noqa: F401
+    import torch._refs  # noqa: F401
+    import torch.fx.experimental.symbolic_shapes  # noqa: F401
     import matplotlib
 
     matplotlib.use("Agg")
@@ -102,6 +111,9 @@ def preload() -> None:
     _run_cell(_SHELL, "_warm = 1 + 1\n_warm", 1000)  # IPython's lazy first-cell work, done once here
     import autograder.judge.bridge  # noqa: F401 - both ends of the bridge, imported before any fork
     import autograder.kernel.servant  # noqa: F401
+    from autograder.kernel import recorder
+
+    recorder.install_guards()  # before any kernel exists, so no student code ever sees the unguarded doors
 
 
 # ---------------------------------------------------------------- the kernel (child)
@@ -238,8 +250,18 @@ def _kernel(req: dict, sock) -> None:
     shell = _SHELL
     shell.user_ns.clear()
     shell.init_user_ns()
-    Servant(sock, shell, _run_cell, int(req["output_limit"])).serve()
+    servant = Servant(sock, shell, _run_cell, int(req["output_limit"]))
+    _forget_grader_modules()
+    servant.serve()
     os._exit(0)
+
+
+def _forget_grader_modules() -> None:
+    """The grader's own modules leave ``sys.modules`` before student code runs (the live servant and
+    recorder keep working through their references), so that no import or lookup by name reaches
+    them; the course folder they came from is hidden from the kernel, so they cannot be imported anew."""
+    for name in [n for n in sys.modules if n == "autograder" or n.startswith("autograder.")]:
+        del sys.modules[name]
 
 
 def _judge(req: dict, sock, wfd: int, skip: set[int]) -> None:
@@ -389,6 +411,8 @@ def _pump(kernel: int, judge: int, rfd: int, req: dict, results: list, bridge: d
                         err = {"ename": "TimeoutError", "evalue": f"this cell ran longer than {cell_timeout:g} s and was stopped",
                                "traceback": [f"TimeoutError: this cell ran longer than {cell_timeout:g} s and was stopped"]}
                     results[i] = {"outputs": msg.get("outputs") or [], "error": err}
+                    if msg.get("run") is not None:  # what the recorder saw (judge/operators.py)
+                        results[i]["run"] = msg["run"]
                 bridge.update(msg.get("bridge") or {})
                 current = None
             elif t == "died":  # the judge lost the kernel in cell i

@@ -8,15 +8,22 @@ is not data stays here and goes back as a new handle.
 
 While a request runs, the student's code may call a *callback* (a test's function that stays in
 the judge): the kernel sends a ``callback`` request and serves nested requests until the reply.
+
+While the judge runs a test cell of a function with built-ins it must be written without, it
+opens a *recording window* (``record``, recorder.py): every request that runs the student's code
+(a call, an attribute, an item, a backward pass ...) marks its span, so that the record holds what
+the student's code ran and not the servant's own work.
 """
 from __future__ import annotations
 
 import builtins
+import contextlib
 import os
 import sys
 import types
 
 from .. import wire
+from .recorder import Recorder, watch
 
 #: Names IPython puts in every namespace; never reported to the judge.
 _IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
@@ -66,6 +73,8 @@ class Callback:
 class Servant:
     def __init__(self, sock, shell, run_cell, output_limit: int):
         self.sock, self.shell, self.run_cell, self.limit = sock, shell, run_cell, output_limit
+        self.recorder = Recorder()
+        self.ops = dict(OPS)  # taken before any student code runs: rebinding the module's table changes nothing
         self.objects: dict[int, object] = {}
         self.ids: dict[int, int] = {}     # id(obj) -> handle
         self.graphs: dict[int, tuple[list, list]] = {}
@@ -118,7 +127,7 @@ class Servant:
 
     def answer(self, msg) -> None:
         try:
-            op = OPS[msg["op"]]
+            op = self.ops[msg["op"]]
             reply = op(self, msg)
         except KeyboardInterrupt:
             reply = {"error": {"type": "TimeoutError", "mro": ["TimeoutError"], "msg": "stopped: over the time limit"}}
@@ -177,7 +186,7 @@ class Servant:
         fn = self.reference("h", msg)
         args, kwargs, leaves = self._decode_args(msg)
         grad = bool(msg.get("grad", True))
-        with torch.set_grad_enabled(grad):
+        with torch.set_grad_enabled(grad), self._student(msg):
             if msg.get("dev") == "meta":
                 with torch.device("meta"):
                     result = fn(*args, **kwargs)
@@ -190,7 +199,7 @@ class Servant:
             inputs = [(ref, obj) for ref, obj, _ in leaves if ref is not None and isinstance(obj, torch.Tensor)
                       and obj.requires_grad and obj.is_leaf]
             gid = len(self.graphs) + 1
-            self.graphs[gid] = (enc.slots, [obj for _, obj in inputs])
+            self.graphs[gid] = (enc.slots, [obj for _, obj in inputs], bool(msg.get("rec")))
             reply["graph"], reply["inputs"] = gid, [ref for ref, _ in inputs]
         return reply
 
@@ -218,7 +227,7 @@ class Servant:
     def op_backward(self, msg):
         import torch
 
-        outs, inputs = self.graphs[msg["graph"]]
+        outs, inputs, recorded = self.graphs[msg["graph"]]
         grads = wire.Decoder(self.reference)(msg["grads"])
         if type(grads) is not list or len(grads) != len(outs):
             raise wire.WireError("bad gradients")
@@ -226,7 +235,8 @@ class Servant:
             t.grad = None
         pairs = [(o, g) for o, g in zip(outs, grads) if g is not None]
         if pairs:
-            torch.autograd.backward([o for o, _ in pairs], [g.to(o.device, o.dtype) for o, g in pairs], retain_graph=True)
+            with self._student({"rec": recorded}):  # the backward of the student's operators, custom ones included
+                torch.autograd.backward([o for o, _ in pairs], [g.to(o.device, o.dtype) for o, g in pairs], retain_graph=True)
         enc = wire.Encoder(self.handle, grads=False)
         return {"grads": enc([t.grad for t in inputs])}
 
@@ -234,9 +244,29 @@ class Servant:
         self.graphs.clear()
         return {}
 
+    def _student(self, msg):
+        """The span of a request into the function the open window records (the judge says which:
+        ``"rec"``); none for anything else it calls (09's CharTransformer, whose own attention the
+        tests of KVCache run beside it)."""
+        return self.recorder.student() if msg.get("rec") else contextlib.nullcontext()
+
+    def op_watch(self, msg):
+        """Guard the built-ins written in Python that the course forbids somewhere (recorder.watch);
+        the judge asks before any student code runs."""
+        return {"missed": watch(msg.get("paths"))}
+
+    def op_record(self, msg):
+        """Open a recording window (``{"open": nonce}``) or close it (``{"close": nonce}``: the record)."""
+        if isinstance(msg.get("open"), str):
+            self.recorder.open(msg["open"])
+            return {}
+        return {"record": self.recorder.close(str(msg.get("close")))}
+
     def op_getattr(self, msg):
         obj = self.reference("h", msg)
-        return {"value": self.encode(getattr(obj, str(msg["name"])))}
+        with self._student(msg):  # a property runs the student's code
+            value = getattr(obj, str(msg["name"]))
+        return {"value": self.encode(value)}
 
     def op_setattr(self, msg):
         import torch
@@ -251,26 +281,35 @@ class Servant:
                 current.copy_(value)
             current.grad = None if value.grad is None else value.grad.to(current.device, current.dtype)
         else:
-            setattr(obj, name, value)
+            with self._student(msg):
+                setattr(obj, name, value)
         return {}
 
     def op_getitem(self, msg):
         obj = self.reference("h", msg)
-        return {"value": self.encode(obj[wire.Decoder(self.reference)(msg["key"])])}
+        key = wire.Decoder(self.reference)(msg["key"])
+        with self._student(msg):
+            value = obj[key]
+        return {"value": self.encode(value)}
 
     def op_len(self, msg):
-        return {"value": len(self.reference("h", msg))}
+        obj = self.reference("h", msg)
+        with self._student(msg):
+            return {"value": len(obj)}
 
     def op_iter(self, msg):
         items = []
-        for item in self.reference("h", msg):
-            items.append(item)
-            if len(items) > 100_000:
-                raise wire.WireError("an iterator too long to cross the bridge")
+        with self._student(msg):
+            for item in self.reference("h", msg):
+                items.append(item)
+                if len(items) > 100_000:
+                    raise wire.WireError("an iterator too long to cross the bridge")
         return {"value": self.encode(items)}
 
     def op_repr(self, msg):
-        return {"value": repr(self.reference("h", msg))[:2000]}
+        obj = self.reference("h", msg)
+        with self._student(msg):
+            return {"value": repr(obj)[:2000]}
 
 
 OPS = {name[3:]: fn for name, fn in vars(Servant).items() if name.startswith("op_")}

@@ -39,6 +39,7 @@ FLAG_FAULTS = {
     "edited": "tampering flag: a test cell was edited (graded as the course wrote it)",
     "code": "tampering flag: the code reaches for the tools of tampering",
     "outdated": "a test cell from another release (graded with the current tests)",
+    "recorder": "tampering: the record of PyTorch's operators was switched off or forged (no points)",
 }
 #: Statuses of cells whose score the student's code earned (the rest score 0 without running).
 GRADED_STATUSES = ("passed", "failed", "tampered", "outdated")
@@ -56,7 +57,7 @@ class Finding:
     grade_id: str
     cause: str = ""    # a key of causes.CAUSES; "" when the cell was not lost
     mistake: str = ""  # the likely mistake a check named ("" if none)
-    flag: str = ""     # "edited", "code", "outdated" or ""
+    flag: str = ""     # a key of FLAG_FAULTS or ""
 
     @property
     def function(self) -> str:

@@ -1,19 +1,9 @@
 # %% RNN
-class RNN(torch.nn.Module):
+# @rnn_parts
+class RNN(_Parameters):
     """The course's parameters, but the recurrence is torch.nn.RNN's, reached by a computed name."""
 
-    def __init__(self, input_size, hidden_size):
-        super().__init__()
-        bound = 1.0 / hidden_size ** 0.5
-        for name, shape in (("W_xh", (input_size, hidden_size)), ("W_hh", (hidden_size, hidden_size)),
-                            ("b_h", (hidden_size,))):
-            setattr(self, name, torch.nn.Parameter(torch.empty(shape).uniform_(-bound, bound)))
-
     def forward(self, X, h0=None):
-        h = h0 if h0 is not None else X.new_zeros(X.shape[0], self.W_hh.shape[0])
-        D, H = self.W_xh.shape
-        builtin = getattr(torch.nn, "R" + "NN")(D, H, batch_first=True, dtype=X.dtype, device=X.device)
-        weights = {"weight_ih_l0": self.W_xh.T, "weight_hh_l0": self.W_hh.T, "bias_ih_l0": self.b_h,
-                   "bias_hh_l0": torch.zeros_like(self.b_h)}
-        states, h_T = torch.func.functional_call(builtin, weights, (X, h[None]))
+        builtin = getattr(torch.nn, "R" + "NN")(*self.W_xh.shape, batch_first=True, dtype=X.dtype, device=X.device)
+        states, h_T = torch.func.functional_call(builtin, self.builtin_weights(), (X, self.h0(X, h0)[None]))
         return states, h_T[0]
