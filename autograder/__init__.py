@@ -7,12 +7,18 @@ submission costs only its own points. Entry point: ``python -m autograder --help
 Modules, one job each: cli (arguments) · grade (the pipeline) · plan (which submissions, checked
 before anything runs) · store (fingerprints and the results kept between runs) · gradebook (nbgrader's
 side; the one writer of gradebook.db) · runner (local pool, progress bar) · cluster (Dask) · worker
-(one submission) · assemble (which cells run, and from where) · results (CSVs, summary) · release
-(the student notebooks) · wire (the one definition of what crosses the trust boundary).
+(one submission) · assemble (which cells run, and from where) · records (what a worker is asked and
+answers: jobs, verdicts, statuses) · results (CSVs, summary) · release (the student notebooks) ·
+limits (what a kernel may use, one default each) · protocol (every message between the grader's
+processes, and its framing) · wire (the values that cross the trust boundary).
 
-Two folders show that boundary: ``kernel/`` is what runs beside the student's code and is never
-believed (the fork server, the sandbox, the kernel's end of the bridge); ``judge/`` is what decides,
-where no student code ever runs (the judge's end of the bridge, the verdict, the scan, the feedback).
+The processes beneath a worker, one folder each (README "How the grader is built" draws it):
+``forkserver/`` forks each notebook's two processes and decides nothing; ``kernel/`` is what runs
+beside the student's code and is never believed (the kernel's start, its end of the bridge, the
+recorder); ``judge/`` is what decides, where no student code ever runs (its end of the bridge, which
+names cross, the verdict, the scan, the feedback); ``sandbox/`` confines the kernel (slots, cgroups,
+confinement, the probe, cleanup). Nothing in ``kernel/`` imports ``judge/`` or the other way round
+(tests/test_layout.py).
 """
 import importlib.util as _importlib_util
 import sys as _sys

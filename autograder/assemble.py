@@ -20,18 +20,22 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 
+from .protocol import CellKind
+
 
 @dataclass
 class RunCell:
+    """A cell of the student's notebook as the grader runs it: whose text it is, and its grade_id."""
+
     source: str
-    #: "course" (from solutions/), "solution" (the student's answer), "student" (added by the student),
-    #: "markdown" (shown in the feedback, not run)
-    kind: str
+    kind: CellKind
     grade_id: str | None = None
 
 
 @dataclass
 class Plan:
+    """The cells to run, in order, and what became of the student's test cells."""
+
     cells: list[RunCell]
     #: grade_id -> "edited" / "outdated" for test cells whose text differs from the release
     test_cell_changes: dict[str, str] = field(default_factory=dict)
@@ -42,7 +46,8 @@ def _meta(cell) -> dict:
     return m if isinstance(m, dict) else {}
 
 
-def _norm(src) -> str:
+def normalized(src) -> str:
+    """A cell's text as compared: one string, trailing spaces and blank ends dropped."""
     if isinstance(src, list):
         src = "".join(src)
     return "\n".join(line.rstrip() for line in str(src).strip().splitlines())
@@ -82,18 +87,15 @@ def assemble(source_nb, release_nb, student_nb, history: dict[str, set[str]] | N
             assigned[k] = g
             used.add(g)
     # 2. locked cells by exact text (metadata lost, or id renamed), in order
-    pos = 0
     for g in src_ids:
         if not g or g in used or is_solution[g] or g not in rel_by_id:
             continue
-        text = _norm(_source(rel_by_id[g]))
+        text = normalized(_source(rel_by_id[g]))
         for k in range(len(stu)):
-            if assigned[k] is None and stu[k].get("cell_type") == "code" and _norm(_source(stu[k])) == text and text:
+            if assigned[k] is None and stu[k].get("cell_type") == "code" and normalized(_source(stu[k])) == text and text:
                 assigned[k] = g
                 used.add(g)
-                pos = k
                 break
-    del pos
     # 3. solution cells by the names they define
     for g in src_ids:
         if not g or g in used or not is_solution[g]:
@@ -112,18 +114,18 @@ def assemble(source_nb, release_nb, student_nb, history: dict[str, set[str]] | N
     for k, c in enumerate(stu):
         g = assigned[k]
         if c.get("cell_type") != "code":
-            cells.append(RunCell(_source(c), "markdown"))
+            cells.append(RunCell(_source(c), CellKind.MARKDOWN))
         elif g is None:
-            cells.append(RunCell(_source(c), "student"))
+            cells.append(RunCell(_source(c), CellKind.STUDENT))
         elif is_solution[g]:
-            cells.append(RunCell(_source(c), "solution", g))
+            cells.append(RunCell(_source(c), CellKind.SOLUTION, g))
             last_src = max(last_src, src_index[g])
         else:
             sc = src_cells[src_index[g]]
-            cells.append(RunCell(_source(sc), "course", g))
+            cells.append(RunCell(_source(sc), CellKind.COURSE, g))
             last_src = max(last_src, src_index[g])
             if _meta(sc).get("grade") and g in rel_by_id:
-                change = _compare(c, rel_by_id[g], _norm(_source(sc)), history.get(g, set()))
+                change = _compare(c, rel_by_id[g], normalized(_source(sc)), history.get(g, set()))
                 if change:
                     changes[g] = change
         placed_src.append(last_src)
@@ -135,7 +137,7 @@ def assemble(source_nb, release_nb, student_nb, history: dict[str, set[str]] | N
             continue  # an unlocked plain cell of the course (a demo): the student's version, if any, ran
         if is_solution[g]:
             continue  # nothing defines its names: the tests that use them fail
-        rc = RunCell(_source(sc), "course", g)
+        rc = RunCell(_source(sc), CellKind.COURSE, g)
         at = 0
         for j, p in enumerate(placed_src):
             if p < i:
@@ -149,8 +151,8 @@ def assemble(source_nb, release_nb, student_nb, history: dict[str, set[str]] | N
 def _compare(student_cell, release_cell, source_text: str, earlier: set[str]) -> str | None:
     """None if the student's test cell is the release's (or the source's, hidden tests and all);
     else "outdated" (the text of an earlier release) or "edited"."""
-    text = _norm(_source(student_cell))
-    if text == _norm(_source(release_cell)) or text == source_text:
+    text = normalized(_source(student_cell))
+    if text == normalized(_source(release_cell)) or text == source_text:
         return None
     if text in earlier:
         return "outdated"
@@ -164,6 +166,6 @@ def _compare(student_cell, release_cell, source_text: str, earlier: set[str]) ->
             # (hidden-test cells were checksummed with their hidden tests, so only visible ones can show this)
             if nbutils.compute_checksum(student_cell) == stored:
                 return "outdated"
-        except Exception:  # noqa: BLE001 - malformed metadata
+        except Exception:  # noqa: BLE001 - malformed metadata: nothing shows it is an earlier release's
             pass
     return "edited"

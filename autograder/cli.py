@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from . import course
+from .limits import LimitError, Limits
 
 
 def _release(args) -> int:
@@ -61,19 +62,13 @@ def _grade(args) -> int:
 
 
 def _grade_or_interrupt(args) -> int:
-    from .grade import Interrupted, grade, summary_lines
+    from .grade import Interrupted, grade
+    from .results import summary_lines
 
-    settings = {}
-    if args.cell_timeout:
-        settings["cell_timeout"] = args.cell_timeout
-    if args.memory_mb:
-        settings["mem_bytes"] = args.memory_mb << 20
-    if args.no_record:
-        settings["record"] = False
     try:
         report = grade(args.submitted, args.out, roster=args.roster, only_assignments=args.assignment or None,
                        only_students=args.only or None, workers=args.workers, cluster=args.cluster,
-                       settings=settings, progress=not args.no_progress, force=args.force,
+                       limits=args.limits, record=not args.no_record, progress=not args.no_progress, force=args.force,
                        say=lambda note: print(f"note: {note}", file=sys.stderr, flush=True))  # at the start
     except Interrupted as e:
         print(e, file=sys.stderr)
@@ -102,6 +97,17 @@ def _grade_or_interrupt(args) -> int:
     return 0 if report.ok else 1
 
 
+def _positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (``--workers 0`` is refused, not taken for the default)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{n}: at least 1 is needed")
+    return n
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -120,20 +126,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("assignment", nargs="*", help=f"assignment ids (default: all of {', '.join(course.assignments())})")
     p.set_defaults(func=_release)
 
-    p = sub.add_parser("grade", help="grade SUBMITTED/<student_id>/<assignment_id>/<notebook>.ipynb")
+    p = grading = sub.add_parser("grade", help="grade SUBMITTED/<student_id>/<assignment_id>/<notebook>.ipynb")
     p.add_argument("submitted", type=Path, help="folder of submissions, nbgrader's submitted layout")
     p.add_argument("--out", type=Path, required=True, help="where grades.csv, cells.csv, feedback/ and gradebook.db go")
     p.add_argument("--roster", type=Path, help="student ids, one per line or a CSV with a student_id column")
     p.add_argument("--assignment", action="append", help="grade only this assignment (repeatable)")
-    p.add_argument("--workers", type=int, default=None, help="parallel workers (default: the number of cores)")
+    p.add_argument("--workers", type=_positive, default=None, help="parallel workers (default: the number of cores)")
     p.add_argument("--only", action="append", metavar="STUDENT",
                    help="grade only this student (repeatable; an unchanged submission is reused unless --force); "
                         "everyone else's rows, feedback and gradebook entries stay")
     p.add_argument("--force", action="store_true",
                    help="regrade every submission, also those unchanged since the last run into OUT (default: reuse their results)")
     p.add_argument("--cluster", metavar="tcp://HOST:PORT", help="run the jobs on this Dask scheduler (needs dask.distributed)")
-    p.add_argument("--cell-timeout", type=float, help=f"seconds a cell may run (default {course.CELL_TIMEOUT})")
-    p.add_argument("--memory-mb", type=int, help=f"memory cap per submission (default {course.SANDBOX['mem_bytes'] >> 20})")
+    p.add_argument("--cell-timeout", type=float, help=f"seconds a cell may run (default {Limits().cell_timeout:g})")
+    p.add_argument("--memory-mb", type=int, help=f"memory cap per submission (default {Limits().mem_bytes >> 20})")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.add_argument("--no-record", action="store_true",
                    help="do not record PyTorch's operators while tests run (to measure the recorder's cost: "
@@ -143,6 +149,11 @@ def main(argv: list[str] | None = None) -> int:
     args, rest = parser.parse_known_args(argv)
     if rest and args.func is not _open:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if args.func is _grade:
+        try:
+            args.limits = Limits.from_options(cell_timeout=args.cell_timeout, memory_mb=args.memory_mb)
+        except LimitError as e:
+            grading.error(str(e))
     args.lab_args = rest  # `open`: jupyter lab's own options (--port, --no-browser, ...)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     if not args.verbose:

@@ -12,20 +12,25 @@ to its end there (Dask does not stop a running task) and its result is dropped.
 """
 from __future__ import annotations
 
+from typing import Callable, Iterable
 
-def run_on_cluster(jobs: list[dict], address: str, bar, on_result=None) -> list[dict]:
+from .records import Job, JobResult
+
+
+def run_on_cluster(jobs: list[Job], address: str, collect: Callable[[Iterable, Callable], list[JobResult]]) -> list[JobResult]:
+    """Grade ``jobs`` on the Dask scheduler at ``address``. ``collect(completed, job_of)`` turns the
+    futures, as they complete, into results (runner.gather: the same for a local pool)."""
     try:
         from distributed import Client, as_completed
     except ImportError as e:  # pragma: no cover - the optional extra is missing
         raise ValueError("--cluster needs dask.distributed: pip install dask distributed (see requirements.txt)") from e
     from . import jobs as job_functions
-    from .runner import gather
 
     with Client(address, timeout="30s") as client:
         futures = client.map(job_functions.grade_job, jobs, pure=False, key=[f"grade-{i}" for i in range(len(jobs))])
         index = {f.key: i for i, f in enumerate(futures)}
         try:
-            return gather(as_completed(futures), lambda fut: jobs[index[fut.key]], bar, on_result)
+            return collect(as_completed(futures), lambda fut: jobs[index[fut.key]])
         except KeyboardInterrupt:
             client.cancel(futures)
             raise

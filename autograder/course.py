@@ -7,7 +7,7 @@ from pathlib import Path
 
 from traitlets.config import Config
 
-from .kernel.sandbox import Limits
+from .limits import Limits
 
 #: The repository root (this file is autograder/course.py).
 ROOT = Path(__file__).resolve().parent.parent
@@ -17,8 +17,6 @@ RELEASE_DIR = "notebooks"
 #: Where students work: ``work/<id>/<id>.ipynb``, a copy of the release that regenerating it never
 #: rewrites (workcopy.py), and where nbgrader's fetch_assignment puts an assignment (git-ignored).
 WORK_DIR = "work"
-#: Seconds a single cell may run before the grader interrupts it.
-CELL_TIMEOUT = 120
 
 
 def assignments(root: Path = ROOT) -> list[str]:
@@ -88,7 +86,7 @@ def nbgrader_config(root: Path, db_path: Path | None = None) -> Config:
     c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".*"]
     c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
     c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
-    c.Execute.timeout = CELL_TIMEOUT
+    c.Execute.timeout = int(Limits().cell_timeout)  # stock nbgrader's cell timeout: the grader's
     c.Execute.kernel_name = "python3"
     c.GenerateAssignment.create_assignment = True
     # The exchange (release_assignment, fetch, submit, collect, feedback): a hub's shared folder
@@ -104,16 +102,13 @@ def nbgrader_config(root: Path, db_path: Path | None = None) -> Config:
     return c
 
 
-#: What a student's kernel may use: memory (bytes), processes and threads, file size, output per cell.
-SANDBOX = Limits(cell_timeout=CELL_TIMEOUT).as_dict()
 #: Entries of the course folder a student's kernel still sees (the environment and the helper package).
 VISIBLE_TO_STUDENTS = {".venv", "seqlab", "seqlab.egg-info"}
 
 
-def sandbox_settings(root: Path, submitted: Path, out: Path, private: Path, overrides: dict | None = None) -> dict:
-    """Limits and the folders hidden from student code (everything of the course but its environment)."""
-    s = dict(SANDBOX)
-    s.update(overrides or {})
+def hidden_from_students(root: Path, submitted: Path, out: Path, private: Path) -> tuple[str, ...]:
+    """The folders hidden from student code: everything of the course but its environment, the
+    submissions, the output and the run's private copy of the course."""
     prefix = Path(sys.prefix).resolve()
     hide = []
     for p in sorted(root.iterdir()):
@@ -126,5 +121,4 @@ def sandbox_settings(root: Path, submitted: Path, out: Path, private: Path, over
     oracles = root / "seqlab" / "oracles"
     if oracles.is_dir():  # the course's reference answers: the judge reads them, the student's kernel never
         hide.append(str(oracles.resolve()))
-    s["hide"] = hide
-    return s
+    return tuple(hide)

@@ -47,10 +47,11 @@ from pathlib import Path
 from typing import Callable
 
 from . import course
-from .plan import CELLS_COLUMNS, GRADES_COLUMNS, Problem, Report, graded_cells_of, plan_jobs, read_roster  # noqa: F401
-from .store import ResultStore, fingerprint, grader_digest
-from .results import merge_rows, summary_lines, write_csv, write_summary  # noqa: F401
 from . import report as class_report
+from .limits import Limits
+from .plan import Report, plan_jobs
+from .results import merge_rows, write_summary
+from .store import ResultStore, fingerprint, grader_digest
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +109,8 @@ def grade(
     only_students: list[str] | None = None,
     workers: int | None = None,
     cluster: str | None = None,
-    settings: dict | None = None,
+    limits: Limits | None = None,
+    record: bool = True,
     progress: bool = True,
     force: bool = False,
     root: Path = course.ROOT,
@@ -117,7 +119,10 @@ def grade(
     """Grade every submission under ``submitted`` (or only ``only_students``); write results under ``out``.
 
     Submissions whose fingerprint matches a result stored in ``out`` by an earlier run are not
-    graded again (``force=True`` grades everything). Raises ``Interrupted`` on Ctrl-C. ``say``, when
+    graded again (``force=True`` grades everything). Every notebook runs within ``limits`` (default:
+    the course's, ``Limits()``); ``record``
+    (``--no-record``: False) records PyTorch's operators while tests call the student's code.
+    Raises ``Interrupted`` on Ctrl-C. ``say``, when
     given, receives at once the notes of the run's start (which confinement steps hold here, what an
     earlier run left); otherwise they open ``report.notes``.
     """
@@ -137,7 +142,7 @@ def grade(
         previous = None
     try:
         report = _grade(submitted, out, store, counts, ctrl_c, roster=roster, only_assignments=only_assignments,
-                        only_students=only_students, workers=workers, cluster=cluster, settings=settings,
+                        only_students=only_students, workers=workers, cluster=cluster, limits=limits or Limits(), record=record,
                         progress=progress, force=force, root=root, say=say)
         store.finish()
         report.resumed = resumed
@@ -154,25 +159,25 @@ def grade(
 
 
 def _grade(submitted: Path, out: Path, store: ResultStore, counts: dict, ctrl_c: _CtrlC, *, roster, only_assignments,
-           only_students, workers, cluster, settings, progress, force, root, say) -> Report:
+           only_students, workers, cluster, limits, record, progress, force, root, say) -> Report:
     from . import runner
 
     partial = bool(only_students)
     t0 = time.perf_counter()
-    timings = {}
+    timings: dict[str, float] = {}
 
     def lap(name):
         timings[name] = time.perf_counter() - t0 - sum(timings.values())
 
     for stale in out.glob(".staging-*"):  # left by a run that was killed outright (two runs must not share an OUT)
         shutil.rmtree(stale, ignore_errors=True)
-    from .kernel import sandbox
+    from .sandbox import cleanup
 
     staging = Path(tempfile.mkdtemp(dir=out, prefix=".staging-"))
     private = Path(tempfile.mkdtemp(prefix="seqgrade-course-"))  # mode 0700
     pool = None
     try:
-        started = sandbox.start_run()  # which confinement steps hold here; what a killed run left, cleaned
+        started = cleanup.start_run()  # which confinement steps hold here; what a killed run left, cleaned
         if say is not None:
             for note in started:
                 say(note)
@@ -192,7 +197,8 @@ def _grade(submitted: Path, out: Path, store: ResultStore, counts: dict, ctrl_c:
         prepared = gradebook.prepare(root, private, staging, only_assignments, submitted, fresh=not partial)
         lap("prepare (nbgrader generate_assignment, release history)")
         report, jobs, statuses = plan_jobs(submitted, out, prepared, roster=roster, only_students=only_students,
-                                           settings=course.sandbox_settings(root, submitted, out, private, settings))
+                                           limits=limits, record=record,
+                                           hide=course.hidden_from_students(root, submitted, out, private))
         report.notes[:0] = started
         grader = grader_digest(root)
         todo, reused = [], []
@@ -224,7 +230,7 @@ def _grade(submitted: Path, out: Path, store: ResultStore, counts: dict, ctrl_c:
                 staging, out, report.all_cells, reused + results, store.stored,
                 _run_facts(results, reused, pool, cluster, timings.get(f"grade {len(todo)} submissions")),
                 [(p.student_id, p.assignment) for p in report.problems])
-        except Exception as e:  # noqa: BLE001 - the class report must never cost the grades
+        except Exception as e:  # noqa: BLE001 - whatever fails in the class report must never cost the grades
             log.exception("class report")
             report.notes.append(f"the class report could not be written ({type(e).__name__}: {e}); "
                                 f"{class_report.REPORT_DIR}/ and {class_report.MISTAKES_CSV} are an earlier run's")

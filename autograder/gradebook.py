@@ -20,6 +20,7 @@ from nbgrader.api import Gradebook, MissingEntry
 from . import course
 from . import prepared as cache
 from .plan import graded_cells_of
+from .records import Status
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ def _log_to_file(logger: logging.Logger, path: Path) -> None:
 
 def release_history(root: Path, assignment: str, notebook: str) -> dict[str, list[str]]:
     """grade_id -> the texts its test cell had in every committed release (git), normalized."""
-    from .assemble import _norm
+    from .assemble import normalized
 
     rel = f"{course.RELEASE_DIR}/{assignment}/{notebook}.ipynb"
     try:
@@ -54,7 +55,7 @@ def release_history(root: Path, assignment: str, notebook: str) -> dict[str, lis
         for c in nb.cells:
             g = (c.metadata.get("nbgrader") or {}).get("grade_id")
             if g and (c.metadata.get("nbgrader") or {}).get("grade"):
-                out.setdefault(g, set()).add(_norm(c.source))
+                out.setdefault(g, set()).add(normalized(c.source))
     return {g: sorted(v) for g, v in out.items()}
 
 
@@ -139,13 +140,11 @@ def merge(report, prepared: dict, results: list, statuses: dict, out: Path, *, p
                     st, score = statuses.get(key), 0.0
                     nb_res = res.notebooks.get(cell.notebook) if res else None
                     if st is None:
-                        row = None
-                        if nb_res and nb_res.cells:
-                            row = next((r for r in nb_res.cells if r["grade_id"] == cell.grade_id), None)
-                        if row is None:
-                            st = "error"
+                        v = nb_res.verdict(cell.grade_id) if nb_res else None  # records.CellVerdict
+                        if v is None:
+                            st = Status.ERROR
                         else:
-                            st, score = row["status"], float(row["score"])
+                            st, score = v.status, v.score
                             g = grades.get((cell.notebook, cell.grade_id))
                             if g is not None:
                                 g.auto_score = score

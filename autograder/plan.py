@@ -14,7 +14,8 @@ from pathlib import Path
 
 import nbformat
 
-from .records import Job, NotebookJob
+from .limits import Limits
+from .records import Job, NotebookJob, Status
 
 GRADES_COLUMNS = ["student_id", "assignment", "score", "max_score"]
 CELLS_COLUMNS = ["student_id", "assignment", "notebook", "grade_id", "score", "max_score", "status"]
@@ -45,13 +46,19 @@ class Problem:
 
 @dataclass
 class Report:
-    cells: list[dict] = field(default_factory=list)
-    grades: list[dict] = field(default_factory=list)
+    """What a run did: its rows, what could not be graded, its notes and figures (grade.grade returns it)."""
+
+    cells: list[dict] = field(default_factory=list)       # this run's cells.csv rows
+    grades: list[dict] = field(default_factory=list)      # this run's grades.csv rows
+    all_cells: list[dict] = field(default_factory=list)   # cells.csv as written (with --only: everyone's)
+    all_grades: list[dict] = field(default_factory=list)  # grades.csv as written
+    summary: list[dict] = field(default_factory=list)     # summary.csv's rows
     problems: list[Problem] = field(default_factory=list)
     students: list[str] = field(default_factory=list)
     assignments: list[str] = field(default_factory=list)
-    cells_of: dict = field(default_factory=dict)
+    cells_of: dict[str, list[GradedCell]] = field(default_factory=dict)  # assignment -> its test cells
     notes: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds of each phase of the run
     graded: int = 0  # submissions graded by this run
     reused: int = 0  # submissions unchanged since an earlier run, whose stored results were reused
     class_report: bool = False  # this run rewrote the class report's pages (they changed)
@@ -91,7 +98,7 @@ def check_notebook(text: str) -> str | None:
         return f"not a valid notebook (the file is not valid JSON: {e})"
     try:
         nb = nbformat.reads(text, as_version=4)
-    except Exception as e:  # noqa: BLE001 - nbformat raises many kinds for a damaged file
+    except Exception as e:  # noqa: BLE001 - nbformat raises many kinds for a damaged file: each is "not a notebook"
         return f"not a valid notebook ({type(e).__name__}: {e})"
     try:
         nbformat.validate(nb)
@@ -113,8 +120,9 @@ def _files(adir: Path) -> dict[str, bytes]:
 
 
 def plan_jobs(submitted: Path, out: Path, prepared: dict, *, roster: Path | None, only_students: list[str] | None,
-              settings: dict):
-    """(report, jobs, statuses): statuses[(student, assignment, notebook)] for what is not graded."""
+              limits: Limits, record: bool, hide: tuple[str, ...]):
+    """(report, jobs, statuses): statuses[(student, assignment, notebook)] for what is not graded.
+    Each job carries ``limits``, ``record`` and the folders to ``hide`` from student code."""
     report = Report()
     known, wanted = prepared["known"], prepared["assignments"]
     report.assignments = wanted
@@ -135,7 +143,7 @@ def plan_jobs(submitted: Path, out: Path, prepared: dict, *, roster: Path | None
                 report.problems.append(
                     Problem(student, adir.name, str(adir), f"not an assignment of this course (expected one of {', '.join(known)})"))
 
-    statuses: dict[tuple[str, str, str], str] = {}
+    statuses: dict[tuple[str, str, str], Status] = {}
     jobs = []
     for student in students:
         in_roster = roster_ids is None or student in roster_ids
@@ -144,11 +152,11 @@ def plan_jobs(submitted: Path, out: Path, prepared: dict, *, roster: Path | None
             adir = student_dirs[student] / a if student in student_dirs else None
             if not in_roster:
                 report.problems.append(Problem(student, a, str(student_dirs[student]), f"student id {student!r} is not in the roster {roster}"))
-                statuses.update({(student, a, nb): "not-in-roster" for nb in notebooks})
+                statuses.update({(student, a, nb): Status.NOT_IN_ROSTER for nb in notebooks})
                 continue
             if adir is None or not adir.is_dir():
                 report.problems.append(Problem(student, a, str(submitted / student / a), "no submission (the folder is missing)"))
-                statuses.update({(student, a, nb): "missing" for nb in notebooks})
+                statuses.update({(student, a, nb): Status.MISSING for nb in notebooks})
                 continue
             present = {p.stem: p for p in adir.glob("*.ipynb")}
             extras = sorted(set(present) - set(notebooks))
@@ -161,15 +169,15 @@ def plan_jobs(submitted: Path, out: Path, prepared: dict, *, roster: Path | None
                 if nb not in present:
                     if not extras:  # a renamed notebook has its own line above
                         report.problems.append(Problem(student, a, str(adir / f"{nb}.ipynb"), "no such notebook in the submission"))
-                    statuses[(student, a, nb)] = "missing"
+                    statuses[(student, a, nb)] = Status.MISSING
                     continue
                 text = present[nb].read_bytes().decode("utf-8", errors="replace")
                 problem = check_notebook(text)
                 if problem:
                     report.problems.append(Problem(student, a, str(present[nb]), problem))
-                    statuses[(student, a, nb)] = "invalid"
+                    statuses[(student, a, nb)] = Status.INVALID
                     continue
                 job_nbs[nb] = NotebookJob(**prepared["notebooks"][a][nb], student_json=text)
             if job_nbs:
-                jobs.append(Job(student, a, job_nbs, _files(adir), settings, path=str(adir)))
+                jobs.append(Job(student, a, job_nbs, _files(adir), limits, record, hide, path=str(adir)))
     return report, jobs, statuses

@@ -11,6 +11,7 @@ import statistics
 from pathlib import Path
 
 from .plan import CELLS_COLUMNS, GRADES_COLUMNS
+from .records import Status
 
 #: What grading cost, per submission, on each assignment's total row (blank on cell rows): the
 #: seconds a worker spent on it, and the calls, bytes (both ways) and seconds of waiting on the
@@ -81,9 +82,9 @@ def _cost(results: list, assignment: str) -> dict:
         if r.seconds is not None:
             per["seconds"].append(r.seconds)
         bridges = [nb.bridge for nb in r.notebooks.values()]
-        if bridges and all(isinstance(b, dict) and b for b in bridges):  # one without figures would make the sum a guess
+        if bridges and all(b is not None for b in bridges):  # one without figures would make the sum a guess
             for k in ("calls", "bytes", "seconds"):
-                per[f"bridge_{k}"].append(sum(b.get(k, 0) for b in bridges))
+                per[f"bridge_{k}"].append(sum(getattr(b, k) for b in bridges))
     return {k: round(statistics.mean(v), 4) if v else "" for k, v in per.items()}
 
 
@@ -123,8 +124,8 @@ def summary_lines(report) -> list[str]:
         a = row["assignment"]
         if row["item"] == "total":
             bad = sorted({p.student_id for p in report.problems if p.assignment == a})
-            missing = sorted({c["student_id"] for c in cells if c["assignment"] == a and c["status"] == "missing"})
-            tampered = sorted({c["student_id"] for c in cells if c["assignment"] == a and c["status"] == "tampered"})
+            missing = sorted({c["student_id"] for c in cells if c["assignment"] == a and c["status"] == Status.MISSING})
+            tampered = sorted({c["student_id"] for c in cells if c["assignment"] == a and c["status"] == Status.TAMPERED})
             lines.append(
                 f"{a}: {row['students']} students, mean {row['mean']:.2f} / {row['max_score']:g}, median {row['median']:g}"
                 + (f", {len(missing)} missing" if missing else "")

@@ -11,7 +11,7 @@ then kills every worker with its fork server and kernels, and the caller reports
 
 Killed outright (``kill -9``, the OOM killer, a dropped SSH session), the CLI process cannot
 clean up: each worker dies with it (``_pool_init``: a parent-death signal), and takes its fork
-server and kernels along (kernel/host.py); the multiprocessing resource tracker exits when the last
+server and kernels along (forkserver/server.py); the multiprocessing resource tracker exits when the last
 process holding its pipe is gone.
 """
 from __future__ import annotations
@@ -23,6 +23,8 @@ import signal
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+
+from .records import Job, JobResult, NotebookResult
 
 
 class Progress:
@@ -74,9 +76,7 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
-def _failed(job, e: BaseException):
-    from .records import JobResult, NotebookResult
-
+def _failed(job: Job, e: BaseException) -> JobResult:
     problem = f"could not be graded: {type(e).__name__}: {e}"
     return JobResult(job.student, job.assignment, {n: NotebookResult(None, problem=problem) for n in job.notebooks},
                      path=job.path)
@@ -99,7 +99,7 @@ def _pool_init(parent_pid: int) -> int:
     """A local worker's initializer: die with the grading command first (if it is killed outright,
     its workers, their fork servers and kernels must not live on), then jobs.pool_init."""
     from . import jobs
-    from .kernel.sandbox import die_with_parent
+    from .sandbox.confine import die_with_parent
 
     die_with_parent(parent_pid)
     return jobs.pool_init()
@@ -120,7 +120,7 @@ class Workers:
             self.close()
             raise
 
-    def run(self, jobs: list[dict], bar: Progress, on_result=None) -> list[dict]:
+    def run(self, jobs: list[Job], bar: Progress, on_result=None) -> list[JobResult]:
         from . import jobs as job_functions
 
         with _sigint_blocked():  # a submit may spawn a worker
@@ -131,14 +131,14 @@ class Workers:
         """Stop the workers now, at the end of a run or on Ctrl-C: kill each worker with its fork
         server and kernels rather than wait for interpreters to wind down (their slots' locks go
         with them), let the pool's own thread see them gone, and remove their scratch folders."""
-        from .kernel import sandbox
+        from .sandbox import cleanup
 
         procs = list((getattr(self.pool, "_processes", None) or {}).values())
-        sandbox.kill_trees([p.pid for p in procs if p.pid], their_users=True, reap_roots=False)  # joined just below
+        cleanup.kill_trees([p.pid for p in procs if p.pid], their_users=True, reap_roots=False)  # joined just below
         for p in procs:
             p.join(timeout=5)  # reaped by multiprocessing itself, so the pool sees them dead
         self.pool.shutdown(wait=False, cancel_futures=True)
-        sandbox.remove_scratch(os.getpid())  # the workers' own scratch: not a leftover for the next run to report
+        cleanup.remove_scratch(os.getpid())  # the workers' own scratch: not a leftover for the next run to report
 
 
 def start(workers: int | None, expected_jobs: int, cluster: str | None):
@@ -147,8 +147,8 @@ def start(workers: int | None, expected_jobs: int, cluster: str | None):
     return Workers(min(workers or default_workers(), expected_jobs))
 
 
-def run_jobs(jobs: list[dict], *, workers: int | None = None, cluster: str | None = None, progress: bool = True,
-             pool: Workers | None = None, on_result=None) -> list[dict]:
+def run_jobs(jobs: list[Job], *, workers: int | None = None, cluster: str | None = None, progress: bool = True,
+             pool: Workers | None = None, on_result=None) -> list[JobResult]:
     """Grade ``jobs``; returns their results. ``on_result(job, result)`` runs in this process as each
     arrives. A KeyboardInterrupt propagates (the caller closes the pool it passed in)."""
     if not jobs:
@@ -158,7 +158,7 @@ def run_jobs(jobs: list[dict], *, workers: int | None = None, cluster: str | Non
         if cluster:
             from .cluster import run_on_cluster
 
-            return run_on_cluster(jobs, cluster, bar, on_result)
+            return run_on_cluster(jobs, cluster, lambda completed, job_of: gather(completed, job_of, bar, on_result))
         own = pool is None
         pool = pool or Workers(min(workers or default_workers(), len(jobs)))
         try:
@@ -170,14 +170,14 @@ def run_jobs(jobs: list[dict], *, workers: int | None = None, cluster: str | Non
         bar.close()
 
 
-def gather(completed, job_of, bar: Progress, on_result=None) -> list[dict]:
+def gather(completed, job_of, bar: Progress, on_result=None) -> list[JobResult]:
     """Results of finished futures (a local pool's or Dask's), in the order they complete."""
     results = []
     for fut in completed:
         job = job_of(fut)
         try:
             res = fut.result()
-        except Exception as e:  # noqa: BLE001 - a worker that died takes only its job down
+        except Exception as e:  # noqa: BLE001 - whatever killed a worker takes only its job down
             res = _failed(job, e)
         res.path = job.path
         if on_result is not None:

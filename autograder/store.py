@@ -68,13 +68,12 @@ def grader_digest(root: Path) -> str:
 def fingerprint(job: Job, grader: str) -> str:
     """What a job's result depends on, as one hex digest; ``grader`` is ``grader_digest(root)``.
 
-    The sandbox settings count except ``hide``: it names this run's scratch folders, which
-    change every run and decide nothing about the grade.
+    The limits and the recorder's switch count; the hidden folders do not: they name this run's
+    scratch folders, which change every run and decide nothing about the grade.
     """
     h = hashlib.sha256()
-    settings = {k: v for k, v in job.settings.items() if k != "hide"}
-    _feed(h, "grader", grader, "settings", json.dumps(settings, sort_keys=True), "student", job.student,
-          "assignment", job.assignment)
+    _feed(h, "grader", grader, "limits", json.dumps(job.limits.to_json(), sort_keys=True), "record", job.record,
+          "student", job.student, "assignment", job.assignment)
     for rel in sorted(job.files):
         _feed(h, "file", rel, job.files[rel])
     for name in sorted(job.notebooks):
@@ -90,8 +89,8 @@ FORCED_RUN = ".forced-run"
 
 class ResultStore:
     """Finished results, one JSON file per submission: ``folder/<student>/<assignment>.json``
-    holding ``{"fingerprint": ..., "run": ..., "result": ...}`` (result as ``worker.grade_job``
-    returns it; run, the id of the run that stored it).
+    holding ``{"fingerprint": ..., "run": ..., "result": ...}`` (result: ``records.JobResult.to_json``;
+    run, the id of the run that stored it).
 
     Written by the CLI process as each result arrives, atomically (a temporary file, then
     ``os.replace``), so an interrupted run leaves whole files only. A file that cannot be read
@@ -160,7 +159,7 @@ class ResultStore:
     @staticmethod
     def _result(stored: dict) -> JobResult | None:
         try:
-            return JobResult.from_dict(stored["result"])
+            return JobResult.from_json(stored["result"])
         except (KeyError, TypeError, ValueError, AttributeError):  # a damaged or older file: grade again
             return None
 
@@ -176,7 +175,7 @@ class ResultStore:
             return False
         dest = self.path(job.student, job.assignment)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomically(dest, json.dumps({"fingerprint": job.fingerprint, "run": self.run, "result": result.to_dict()}))
+        _write_atomically(dest, json.dumps({"fingerprint": job.fingerprint, "run": self.run, "result": result.to_json()}))
         self.saved += 1
         return True
 

@@ -1,4 +1,5 @@
-"""The bridge's wire format, the one definition both sides use: values as plain JSON, frames on a socket.
+"""The bridge's values, the one definition both sides use: what a Python value is as plain JSON
+(the messages that carry them, and their frames, are protocol.py's).
 
 Only data crosses between the judge (the trusted process that runs the course's cells) and the
 student's kernel: ``None``, booleans, numbers, strings, lists, tuples, dicts, sets, NumPy arrays (npy,
@@ -30,53 +31,14 @@ from __future__ import annotations
 
 import base64
 import io
-import json
-import socket
-import struct
 
-MAX_FRAME = 256 << 20       # bytes of one frame: a reply over it is refused, the call fails
+from .protocol import WireError
+
 MAX_DEPTH = 64              # nesting of containers
 MAX_ITEMS = 1_000_000       # values in one message
 MAX_ARRAY = 128 << 20       # bytes of one array or tensor
 
 _SCALARS = (type(None), bool, int, float, str)
-
-
-class WireError(ValueError):
-    """A message that is not what the wire format allows (or is over its limits)."""
-
-
-# ---------------------------------------------------------------- frames
-
-def send_frame(sock: socket.socket, obj) -> int:
-    """Write one message; returns its size in bytes."""
-    data = json.dumps(obj, separators=(",", ":")).encode()
-    if len(data) > MAX_FRAME:
-        raise WireError(f"a message of {len(data) >> 20} MB is over the bridge's {MAX_FRAME >> 20} MB limit")
-    sock.sendall(struct.pack(">I", len(data)) + data)
-    return len(data) + 4
-
-
-def _read_exact(sock: socket.socket, n: int) -> bytes:
-    parts, got = [], 0
-    while got < n:
-        chunk = sock.recv(min(n - got, 1 << 20))
-        if not chunk:
-            raise EOFError("the other side of the bridge is gone")
-        parts.append(chunk)
-        got += len(chunk)
-    return b"".join(parts)
-
-
-def recv_frame(sock: socket.socket) -> tuple[object, int]:
-    """Read one message; returns it and its size in bytes. EOFError when the peer is gone."""
-    (n,) = struct.unpack(">I", _read_exact(sock, 4))
-    if n > MAX_FRAME:
-        raise WireError(f"a message of {n >> 20} MB is over the bridge's {MAX_FRAME >> 20} MB limit")
-    try:
-        return json.loads(_read_exact(sock, n)), n + 4
-    except ValueError as e:
-        raise WireError(f"not JSON: {e}") from None
 
 
 # ---------------------------------------------------------------- arrays

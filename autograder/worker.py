@@ -1,11 +1,11 @@
 """Grade one submission (one student, one assignment): the job a worker runs.
 
-A worker (a process of the local pool, or a Dask worker) holds a *slot* (kernel/sandbox.py) and one
-fork server (kernel/host.py) for its whole life. For each notebook of the submission it assembles the
+A worker (a process of the local pool, or a Dask worker) holds a *slot* (sandbox/slots.py) and one
+fork server (forkserver/) for its whole life. For each notebook of the submission it assembles the
 cells to run (assemble.py), copies the student's files into a scratch folder owned by the
-slot's user, has the fork server run the cells (the student's in a confined kernel, the
-course's tests in a judge beside it: kernel/, judge/), grades each test cell (judge/verdict.py), and
-builds the feedback page. It returns plain data; the parent alone
+slot's user, has the fork server run the cells (a ``protocol.NotebookRequest``: the student's cells
+in a confined kernel, the course's tests in a judge beside it: kernel/, judge/), grades each test
+cell (judge/verdict.py), and builds the feedback page. It returns plain data; the parent alone
 writes the gradebook and the CSVs, so parallel workers never contend for SQLite.
 """
 from __future__ import annotations
@@ -16,93 +16,98 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import nbformat
 
+from . import protocol
+from .assemble import RunCell, assemble
 from .judge import feedback
-from .kernel import sandbox
-from .assemble import assemble
-from .kernel.host import read_frame, write_frame
 from .judge.scan import scan
-from .judge.verdict import RunFindings, verdict
-from .records import Job, JobResult, NotebookJob, NotebookResult
+from .judge.verdict import verdict
+from .protocol import Cell, CellError, CellKind, CellResult, Confinement, Fatal, NotebookRequest, Side
+from .records import CellVerdict, Job, JobResult, NotebookJob, NotebookResult, Status
 from .report.causes import blame_answer_faults
 from .report.excerpts import answers_with_mistakes
+from .sandbox import slots
 
 _LOCAL = threading.local()  # one slot and fork server per thread (Dask workers may run several)
 
 
-def _state() -> dict:
-    if not hasattr(_LOCAL, "state"):
-        _LOCAL.state = {}
-    return _LOCAL.state
-
-
-class KernelHost:
-    """A fork server subprocess and the frames to talk to it."""
+class ForkServer:
+    """A fork server subprocess (forkserver/server.py) and the messages to talk to it."""
 
     def __init__(self):
         env = dict(os.environ)
         env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent) + os.pathsep + env.get("PYTHONPATH", "")
-        env["SEQGRADE_PARENT"] = str(os.getpid())  # the server dies with this process (host.serve)
-        self.proc = subprocess.Popen([sys.executable, "-m", "autograder.kernel.host"], stdin=subprocess.PIPE,
+        env["SEQGRADE_PARENT"] = str(os.getpid())  # the server dies with this process (server.serve)
+        self.proc = subprocess.Popen([sys.executable, "-m", "autograder.forkserver"], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, env=env)
         self.ready = False
 
     def wait_ready(self) -> None:
         """The server imports torch for a few seconds; the worker does its own imports meanwhile."""
         if not self.ready:
-            ready = read_frame(self.proc.stdout)
-            if not ready or not ready.get("ready"):
+            if protocol.read(self.proc.stdout) != protocol.READY:
                 raise RuntimeError("the fork server did not start")
             self.ready = True
 
-    def run(self, req: dict) -> dict:
+    def run(self, request: NotebookRequest) -> protocol.NotebookReply | Fatal:
         try:
             self.wait_ready()
-            write_frame(self.proc.stdin, req)
-            reply = read_frame(self.proc.stdout)
+            protocol.write(self.proc.stdin, request.to_json())
+            reply = protocol.read(self.proc.stdout)
         except (BrokenPipeError, OSError):
             reply = None
         if reply is None:
             self.close()
             raise RuntimeError("the fork server died")
-        return reply
+        return protocol.NotebookReply.from_json(reply)
 
     def close(self):
         try:
             self.proc.stdin.close()
             self.proc.wait(timeout=5)
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - a server that will not stop is killed
             self.proc.kill()
 
 
-def init_worker(start_host: bool = True) -> dict:
-    """Take a slot, its user and scratch folder, and start the fork server (once per process)."""
-    st = _state()
-    if st:
-        return st
-    slot, lock_fd = sandbox.acquire_slot()
-    ids = sandbox.ensure_user(slot)
+@dataclass
+class _Slot:
+    """What a worker holds for its life: a slot, its user (None without root), its scratch folder,
+    and its fork server."""
+
+    slot: int
+    lock_fd: int
+    ids: tuple[int, int] | None
+    base: Path
+    server: ForkServer
+    jobs: int = 0
+
+    def fork_server(self) -> ForkServer:
+        """The fork server, started anew when the last one died."""
+        if self.server.proc.poll() is not None:
+            self.server = ForkServer()
+        return self.server
+
+
+def _worker() -> _Slot:
+    """This thread's slot, user, scratch folder and fork server, taken the first time it grades."""
+    held = getattr(_LOCAL, "held", None)
+    if held is not None:
+        return held
+    slot, lock_fd = slots.acquire_slot()
+    ids = slots.ensure_user(slot)
     # Root's, and only traversable by others: the slot's user owns each job folder in it, but cannot
     # plant anything beside them (a symlink named like the next job's folder, say).
-    base = sandbox.scratch_dir(slot)
+    base = slots.scratch_dir(slot)
     shutil.rmtree(base, ignore_errors=True)
     base.mkdir(mode=0o711)
     base.chmod(0o711)
-    (base / sandbox.RUN_MARK).write_text(str(os.getppid()))  # the grading run that removes it when it ends
-    st.update(slot=slot, lock_fd=lock_fd, ids=ids, base=base, jobs=0)
-    if start_host:
-        st["host"] = KernelHost()
-    return st
-
-
-def _host() -> KernelHost:
-    st = init_worker()
-    if st.get("host") is None or st["host"].proc.poll() is not None:
-        st["host"] = KernelHost()
-    return st["host"]
+    (base / slots.RUN_MARK).write_text(str(os.getppid()))  # the grading run that removes it when it ends
+    _LOCAL.held = _Slot(slot, lock_fd, ids, base, ForkServer())
+    return _LOCAL.held
 
 
 def _write_files(dest: Path, files: dict[str, bytes], ids) -> None:
@@ -124,19 +129,23 @@ def _graded_meta(cell) -> dict:
     return dict(cell.metadata.get("nbgrader") or {})
 
 
-def _side(rc, graded_ids: set) -> str:
+def _side(rc: RunCell, graded_ids: set) -> Side:
     """Where a cell runs: the setup cell in both processes (the kernel needs its imports; there its
     ``seqlab.oracles`` is unavailable), the graded test cells in the judge, the rest in the kernel."""
-    if rc.kind == "course" and rc.grade_id == "setup":
-        return "both"
-    if rc.kind == "course" and rc.grade_id in graded_ids:
-        return "judge"
-    return "kernel"
+    if rc.kind == CellKind.COURSE and rc.grade_id == "setup":
+        return Side.BOTH
+    if rc.kind == CellKind.COURSE and rc.grade_id in graded_ids:
+        return Side.JUDGE
+    return Side.KERNEL
 
 
-def grade_notebook(nb_job: NotebookJob, settings: dict, files: dict[str, bytes], name: str) -> NotebookResult:
-    """Grade one notebook; returns its cells' rows and its feedback page."""
-    st = init_worker()
+def _none_graded(graded, status: Status, message: str) -> list[CellVerdict]:
+    return [CellVerdict(g, 0.0, p, status, message) for g, p, _ in graded]
+
+
+def grade_notebook(nb_job: NotebookJob, job: Job, name: str) -> NotebookResult:
+    """Grade one notebook of ``job``; returns its cells' verdicts and its feedback page."""
+    held = _worker()
     source = nbformat.reads(nb_job.source_json, as_version=4)
     release = nbformat.reads(nb_job.release_json, as_version=4)
     graded = [(c.metadata["nbgrader"]["grade_id"], float(c.metadata["nbgrader"].get("points", 0)), c)
@@ -144,92 +153,87 @@ def grade_notebook(nb_job: NotebookJob, settings: dict, files: dict[str, bytes],
     rel_by_id = {c.metadata["nbgrader"]["grade_id"]: c for c in release.cells if (c.metadata.get("nbgrader") or {}).get("grade_id")}
     try:
         student = nbformat.reads(nb_job.student_json, as_version=4)
-    except Exception as e:  # noqa: BLE001 - the parent checks too; a race or a worker-only failure
-        return NotebookResult([dict(grade_id=g, score=0.0, max_score=p, status="invalid", message=str(e)) for g, p, _ in graded],
-                              problem=f"not a valid notebook ({type(e).__name__}: {e})")
+    except Exception as e:  # noqa: BLE001 - the parent checks too; a race or a worker-only failure costs this notebook only
+        return NotebookResult(_none_graded(graded, Status.INVALID, str(e)), problem=f"not a valid notebook ({type(e).__name__}: {e})")
     history = {g: set(v) for g, v in (nb_job.history or {}).items()}
     plan = assemble(source, release, student, history)
     flags = []
     for rc in plan.cells:
-        if rc.kind in ("solution", "student"):
+        if rc.kind in (CellKind.SOLUTION, CellKind.STUDENT):
             flags += scan(rc.source)
 
-    st["jobs"] += 1
-    job_dir = st["base"] / f"job{st['jobs']}"
+    held.jobs += 1
+    job_dir = held.base / f"job{held.jobs}"
     shutil.rmtree(job_dir, ignore_errors=True)
-    _write_files(job_dir, files, st["ids"])
-    run_cells = [rc for rc in plan.cells if rc.kind != "markdown"]
+    _write_files(job_dir, job.files, held.ids)
+    run_cells = [rc for rc in plan.cells if rc.kind != CellKind.MARKDOWN]
     graded_ids = {g for g, _, _ in graded}
     env = {"PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin", "HOME": str(job_dir), "TMPDIR": str(job_dir),
            "MPLBACKEND": "Agg", "SEQLAB_QUICK": "1", "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1"}
-    limits = sandbox.Limits.from_settings(settings)
-    req = {
-        "cells": [{"source": rc.source, "side": _side(rc, graded_ids), "kind": rc.kind, "grade_id": rc.grade_id}
-                  for rc in run_cells],
-        "record": bool(settings.get("record", True)),  # the own-work rule at run time (judge/operators.py)
-        "cwd": str(job_dir), "env": env, "slot": st["slot"],
-        "uid": st["ids"][0] if st["ids"] else None, "gid": st["ids"][1] if st["ids"] else None,
-        "hide": settings.get("hide", []), **limits.as_dict(), "rlimits": limits.rlimits(own_user=bool(st["ids"])),
-    }
+    uid, gid = held.ids if held.ids else (None, None)
+    request = NotebookRequest(
+        cells=tuple(Cell(rc.source, _side(rc, graded_ids), rc.kind, rc.grade_id) for rc in run_cells),
+        limits=job.limits,
+        confinement=Confinement(str(job_dir), env, job.hide, held.slot, uid, gid, job.limits.rlimits(own_user=uid is not None)),
+        record=job.record,  # the own-work rule at run time (judge/operators.py)
+    )
     try:
-        reply = _host().run(req)
+        reply = held.fork_server().run(request)
     finally:
         shutil.rmtree(job_dir, ignore_errors=True)
-    if "fatal" in reply:
-        return NotebookResult([dict(grade_id=g, score=0.0, max_score=p, status="error", message=reply["fatal"]) for g, p, _ in graded],
-                              problem=f"could not be graded: {reply['fatal']}")
-    results = reply["cells"]
-    by_gid = {rc.grade_id: k for k, rc in enumerate(run_cells) if rc.kind == "course" and rc.grade_id}
+    if isinstance(reply, Fatal):
+        return NotebookResult(_none_graded(graded, Status.ERROR, reply.why), problem=f"could not be graded: {reply.why}")
+    results = list(reply.cells)
+    by_gid = {rc.grade_id: k for k, rc in enumerate(run_cells) if rc.kind == CellKind.COURSE and rc.grade_id}
 
-    rows, fb_meta = [], {}
+    verdicts, fb_meta = [], {}
     for gid, points, _ in graded:
         k = by_gid.get(gid)
-        res = results[k] if k is not None else {"error": {"ename": "Missing", "evalue": "not run"}}
-        run = RunFindings.from_dict(res.get("run"))
-        v = verdict(gid, points, res.get("error"), plan.test_cell_changes.get(gid), flags, run)
-        rows.append(v.row())
+        res = results[k] if k is not None else CellResult(error=CellError("Missing", "not run"))
+        run = res.run
+        v = verdict(gid, points, res.error, plan.test_cell_changes.get(gid), flags, run)
+        verdicts.append(v)
         fb_meta[gid] = v.score
         refusal = run.message() if run is not None else None
         if refusal and k is not None:  # the feedback shows why the cell earned nothing
-            res["error"] = {"ename": "NotOwnWork" if not run.tampered else "Tampered", "evalue": refusal,
-                            "traceback": []}
-    rows = blame_answer_faults(rows, {rc.grade_id: res.get("error") for rc, res in zip(run_cells, results)
-                                      if rc.kind == "solution" and rc.grade_id})
+            results[k] = replace(res, error=CellError("NotOwnWork" if not run.tampered else "Tampered", refusal))
+    verdicts = blame_answer_faults(verdicts, {rc.grade_id: res.error for rc, res in zip(run_cells, results)
+                                              if rc.kind == CellKind.SOLUTION and rc.grade_id})
 
     # feedback: the run cells with their outputs; course cells show the release text
     fb_cells = []
     run_index = {id(rc): k for k, rc in enumerate(run_cells)}
     for rc in plan.cells:
-        if rc.kind == "markdown":
+        if rc.kind == CellKind.MARKDOWN:
             fb_cells.append({"cell_type": "markdown", "source": rc.source})
             continue
         res = results[run_index[id(rc)]]
-        outputs = list(res.get("outputs") or [])
+        outputs = list(res.outputs)
         meta = None
         src = rc.source
-        if rc.kind == "course" and rc.grade_id:
+        if rc.kind == CellKind.COURSE and rc.grade_id:
             rel = rel_by_id.get(rc.grade_id)
             src = rel.source if rel is not None else ""
             meta = _graded_meta(rel) if rel is not None else None
             if meta is not None and rc.grade_id in fb_meta:
                 meta["score"] = fb_meta[rc.grade_id]
-        elif rc.kind == "solution" and rc.grade_id:
+        elif rc.kind == CellKind.SOLUTION and rc.grade_id:
             meta = {"solution": True, "grade": False, "locked": False, "grade_id": rc.grade_id, "comment": None}
-        err = res.get("error")
+        err = res.error
         if err:
             is_test = bool(meta and meta.get("grade"))
-            tb = [f"{err.get('ename')}: {err.get('evalue')}"] if is_test else list(err.get("traceback") or [])
-            outputs.append({"output_type": "error", "ename": err.get("ename", ""), "evalue": err.get("evalue", ""), "traceback": tb})
+            tb = [f"{err.ename}: {err.evalue}"] if is_test else list(err.traceback)
+            outputs.append({"output_type": "error", "ename": err.ename, "evalue": err.evalue, "traceback": tb})
         fb_cells.append({"cell_type": "code", "source": src, "outputs": outputs, "nbgrader": meta})
     try:
-        html = feedback.build(name, fb_cells, sum(r["score"] for r in rows), sum(r["max_score"] for r in rows))
+        html = feedback.build(name, fb_cells, sum(v.score for v in verdicts), sum(v.max_score for v in verdicts))
     except Exception as e:  # noqa: BLE001 - a page that cannot be rendered must not cost the grade
         html = None
         rows_problem = f"feedback could not be rendered: {type(e).__name__}: {e}"
     else:
         rows_problem = None
-    return NotebookResult(rows, html, note=rows_problem, bridge=reply.get("bridge") or {},
-                          answers=answers_with_mistakes(plan.cells, rows))
+    return NotebookResult(verdicts, html, note=rows_problem, bridge=reply.bridge,
+                          answers=answers_with_mistakes(plan.cells, verdicts))
 
 
 def grade_job(job: Job) -> JobResult:
@@ -238,7 +242,7 @@ def grade_job(job: Job) -> JobResult:
     out = JobResult(job.student, job.assignment, {}, path=job.path)
     for name, nb_job in job.notebooks.items():
         try:
-            out.notebooks[name] = grade_notebook(nb_job, job.settings, job.files, name)
+            out.notebooks[name] = grade_notebook(nb_job, job, name)
         except Exception as e:  # noqa: BLE001 - one broken submission never stops the batch
             out.notebooks[name] = NotebookResult(None, problem=f"could not be graded: {type(e).__name__}: {e}")
     out.seconds = time.monotonic() - t0
@@ -247,7 +251,7 @@ def grade_job(job: Job) -> JobResult:
 
 def warm() -> int:
     """Pool initializer / Dask warm-up: take a slot, start the fork server, compile the page template."""
-    st = init_worker()
+    held = _worker()
     feedback.build("warm-up", [{"cell_type": "code", "source": "1", "outputs": [], "nbgrader": None}], 0, 0)
-    st["host"].wait_ready()
-    return st["slot"]
+    held.server.wait_ready()
+    return held.slot

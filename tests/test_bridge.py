@@ -1,4 +1,5 @@
-"""The bridge between the judge and the student's kernel (autograder/wire.py, kernel/servant.py, judge/bridge.py): what crosses, and how.
+"""The bridge between the judge and the student's kernel (autograder/protocol.py, wire.py, kernel/servant.py,
+judge/bridge.py): what crosses, and how.
 
 The kernel here is a subprocess serving a socket (as the grader's kernel does, without the sandbox);
 this test process plays the judge. The full path (fork server, sandbox, CLI) is covered by
@@ -17,20 +18,18 @@ import numpy as np
 import pytest
 import torch
 
-from autograder import wire
-from autograder.judge.bridge import BridgeError, Link, Remote, RemoteError, bind_names
+from autograder import protocol, wire
+from autograder.judge.bridge import BridgeError, Link, Remote, RemoteError
+from autograder.judge.main import bind_names
 from tests.harness import ROOT
 
 KERNEL = textwrap.dedent("""
     import socket, sys
-    from IPython.core.interactiveshell import InteractiveShell
-    from autograder.kernel import host
+    from autograder.forkserver import shell as shells
     from autograder.kernel.servant import Servant, poison_oracles
     sock = socket.socket(fileno=int(sys.argv[1]))
     poison_oracles()
-    shell = InteractiveShell.instance()
-    host._capturing_displayhook(shell)
-    Servant(sock, shell, host._run_cell, 100_000).serve()
+    Servant(sock, shells.new_shell(), shells.run_cell, 100_000).serve()
 """)
 
 
@@ -44,7 +43,7 @@ def kernel():
 
     def run(source: str) -> dict:
         link.cells.append(source)
-        reply = link.request({"op": "run_cell", "source": textwrap.dedent(source)})
+        reply = link.request(protocol.RunCell(textwrap.dedent(source)))
         assert reply.get("cell_error") is None, reply["cell_error"]
         bind_names(ns, reply.get("names"), lambda name: True, link)
         return ns
@@ -246,7 +245,7 @@ def test_callbacks_and_the_meta_device(kernel):
 
 def test_course_oracles_are_not_available_in_the_kernel(kernel):
     run, link = kernel
-    reply = link.request({"op": "run_cell", "source": "from seqlab.oracles import rnn as oracle\noracle.rnn_step(1, 2, 3, 4, 5)"})
+    reply = link.request(protocol.RunCell("from seqlab.oracles import rnn as oracle\noracle.rnn_step(1, 2, 3, 4, 5)"))
     err = reply["cell_error"]
     assert err and err["ename"] == "RuntimeError" and "not available" in err["evalue"]
 

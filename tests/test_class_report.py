@@ -7,6 +7,7 @@ tests/site/test_class_report.py.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import re
 import shutil
 
@@ -15,8 +16,9 @@ import pytest
 
 from autograder import report as class_report
 from autograder.judge.verdict import verdict
-from autograder.kernel.host import _check_finding
-from autograder.records import JobResult, NotebookResult
+from autograder.forkserver.shell import check_finding
+from autograder.protocol import CellError
+from autograder.records import CellVerdict, JobResult, NotebookResult, Status
 from autograder.report.causes import blame_answer_faults, classify, function_of
 from autograder.report.counts import Finding, count, findings_of_mistakes, mistakes_rows
 from autograder.report.excerpts import REDACTED, anonymiser, choose
@@ -222,9 +224,9 @@ def _result(student, assignment, rows, answers=None):
 
 def test_write_rewrites_the_pages_only_when_what_they_say_changes(tables, tmp_path):
     cells = [c for c in tables[0] if c["assignment"] == "01-one-hot"]
-    rows = {s: [dict(grade_id="test_one_hot_visible", score=c["score"], max_score=1.0, status=c["status"],
-                     message="", cause="" if c["score"] else "mistake", mistake="" if c["score"] else "one_hot is wrong",
-                     flag="")] for s, c in ((c["student_id"], c) for c in cells)}
+    rows = {s: [CellVerdict("test_one_hot_visible", c["score"], 1.0, Status(c["status"]), "",
+                            cause="" if c["score"] else "mistake", mistake="" if c["score"] else "one_hot is wrong")]
+            for s, c in ((c["student_id"], c) for c in cells)}
     results = [_result(s, "01-one-hot", r) for s, r in rows.items()]
     published, run = tmp_path / "out", RunFacts(2, 0, "1 local worker", 1.0, 1.0, 2.0)
     published.mkdir()
@@ -246,20 +248,19 @@ def test_write_rewrites_the_pages_only_when_what_they_say_changes(tables, tmp_pa
     wrote, again = write(results, RunFacts(0, 2, "none needed (every submission was reused)", None, 1.0, None))
     assert not wrote and again == first  # an unchanged rerun: pages kept as they were, the CSV the same
     assert {p.name: p.read_bytes() for p in (published / "report").iterdir()} == before
-    rows["s_b"][0]["mistake"] = "another mistake"
+    rows["s_b"][0] = dataclasses.replace(rows["s_b"][0], mistake="another mistake")
     wrote, _ = write([_result(s, "01-one-hot", r) for s, r in rows.items()], run)
     assert wrote and "another mistake" in (published / "report" / "01-one-hot.html").read_text()
 
 
 def test_results_of_students_a_partial_run_left_alone_come_from_the_store(tables):
     cells = [c for c in tables[0] if c["assignment"] == "01-one-hot"]
-    row = dict(grade_id="test_one_hot_visible", score=0.0, max_score=1.0, status="failed", message="",
-               cause="mistake", mistake="named", flag="")
+    row = CellVerdict("test_one_hot_visible", 0.0, 1.0, Status.FAILED, "", cause="mistake", mistake="named")
     stored = {("s_b", "01-one-hot"): _result("s_b", "01-one-hot", [row], {"one_hot": "def one_hot(): ..."})}
     findings, answers = class_report.gather(cells, [], lambda s, a: stored.get((s, a)))
     assert findings == [Finding("s_b", "01-one-hot", "01-one-hot", "test_one_hot_visible", "mistake", "named")]
     assert answers == {("s_b", "01-one-hot", "one_hot"): "def one_hot(): ..."}
-    stale = dict(row, score=1.0)  # a stored result that no longer matches cells.csv is not used
+    stale = dataclasses.replace(row, score=1.0)  # a stored result that no longer matches cells.csv is not used
     assert class_report.gather(cells, [], lambda s, a: _result(s, a, [stale]))[0] == []
 
 
@@ -298,35 +299,35 @@ def test_a_stub_and_an_own_work_refusal_say_so_as_data():
 
 def test_the_judge_passes_on_a_checks_finding_and_nothing_from_other_errors():
     err = CheckError("f is wrong.\n  likely mistake: swapped", mistake="swapped")
-    assert _check_finding(err) == {"mistake": "swapped"}
-    assert _check_finding(CheckError("x", cause="not written")) == {"cause": "not written"}
-    assert _check_finding(ValueError("likely mistake: swapped")) == {}
+    assert check_finding(err) == {"mistake": "swapped"}
+    assert check_finding(CheckError("x", cause="not written")) == {"cause": "not written"}
+    assert check_finding(ValueError("likely mistake: swapped")) == {}
 
 
 @pytest.mark.parametrize("error,cause,mistake", [
     (None, None, None),
-    ({"ename": "CheckError", "evalue": "...", "mistake": "swapped"}, "mistake", "swapped"),
-    ({"ename": "CheckError", "evalue": "... likely mistake: swapped"}, "mistake", ""),  # the text is never read
-    ({"ename": "ValueError", "evalue": "shapes"}, "mistake", ""),
-    ({"ename": "CheckError", "evalue": "...", "cause": "not own work"}, "not own work", ""),
-    ({"ename": "NotImplementedError", "evalue": ""}, "not written", ""),
-    ({"ename": "TimeoutError", "evalue": "this cell ran longer than 120 s"}, "time-out", ""),
-    ({"ename": "MemoryError", "evalue": ""}, "memory", ""),
-    ({"ename": "KernelDied", "evalue": ""}, "kernel died", ""),
-    ({"ename": "GraderError", "evalue": ""}, "grader", ""),
+    (CellError("CheckError", "...", mistake="swapped"), "mistake", "swapped"),
+    (CellError("CheckError", "... likely mistake: swapped"), "mistake", ""),  # the text is never read
+    (CellError("ValueError", "shapes"), "mistake", ""),
+    (CellError("CheckError", "...", cause="not own work"), "not own work", ""),
+    (CellError("NotImplementedError", ""), "not written", ""),
+    (CellError("TimeoutError", "this cell ran longer than 120 s"), "time-out", ""),
+    (CellError("MemoryError", ""), "memory", ""),
+    (CellError("KernelDied", ""), "kernel died", ""),
+    (CellError("GraderError", ""), "grader", ""),
 ])
 def test_a_failed_cell_is_classified_from_the_judges_structured_error(error, cause, mistake):
     f = classify(error)
     assert (f.cause, f.mistake) == (cause, mistake) if cause else f is None
     v = verdict("test_rnn_step_visible", 1, error)
-    assert (v.row()["cause"], v.row()["mistake"]) == ((cause, mistake) if cause else ("", ""))
+    assert (v.cause, v.mistake) == ((cause, mistake) if cause else ("", ""))
 
 
 def test_a_fault_of_the_answer_cell_explains_its_functions_failures():
-    rows = [verdict("test_rnn_step_visible", 1, {"ename": "NameError", "evalue": "rnn_step"}).row(),
-            verdict("test_rnn_forward_visible", 1, {"ename": "CheckError", "evalue": "", "mistake": "m"}).row()]
-    blamed = blame_answer_faults(rows, {"rnn_step": {"ename": "TimeoutError", "evalue": ""}, "rnn_forward": None})
-    assert [(r["cause"], r["mistake"]) for r in blamed] == [("time-out", ""), ("mistake", "m")]
+    verdicts = [verdict("test_rnn_step_visible", 1, CellError("NameError", "rnn_step")),
+                verdict("test_rnn_forward_visible", 1, CellError("CheckError", "", mistake="m"))]
+    blamed = blame_answer_faults(verdicts, {"rnn_step": CellError("TimeoutError", ""), "rnn_forward": None})
+    assert [(v.cause, v.mistake) for v in blamed] == [("time-out", ""), ("mistake", "m")]
 
 
 def test_a_test_cell_names_its_function():

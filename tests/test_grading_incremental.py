@@ -24,8 +24,10 @@ import psutil
 import pytest
 
 from autograder import store
-from autograder.kernel import sandbox
-from autograder.records import Job, JobResult, NotebookJob, NotebookResult
+from autograder.limits import Limits
+from autograder.protocol import BridgeStats
+from autograder.records import CellVerdict, Job, JobResult, NotebookJob, NotebookResult, Status
+from autograder.sandbox import cleanup
 from autograder.store import ResultStore, fingerprint, grader_digest
 from tests.harness import ROOT, release_notebook, source_notebook
 
@@ -262,11 +264,11 @@ def test_the_same_force_command_finishes_an_interrupted_force_run(batch, referen
     out = _copy(reference, tmp_path / "out")
     run = {}
     rc, stdout, stderr, family = _ctrl_c_after_first_result(
-        batch, out, "--force", before_ctrl_c=lambda proc: run.update(pid=proc.pid, scratch=sandbox.scratch_of_run(proc.pid)))
+        batch, out, "--force", before_ctrl_c=lambda proc: run.update(pid=proc.pid, scratch=cleanup.scratch_of_run(proc.pid)))
     kept = _check_interrupt_messages(rc, stdout, stderr, len(BATCH))
     assert not _survivors(family)
     # its workers' scratch folders went with them: the next run has nothing to report as left by a killed run
-    assert run["scratch"] and not sandbox.scratch_of_run(run["pid"]), run
+    assert run["scratch"] and not cleanup.scratch_of_run(run["pid"]), run
 
     proc = _grade(batch, out, "--force")  # "run the same command again to finish"
     m = RESUMED.search(proc.stdout)
@@ -285,10 +287,12 @@ def _job(**change) -> Job:
            "files": {"02-rnn.ipynb": b'{"cells": []}', "data.txt": b"abc"},
            "notebooks": {"02-rnn": {"source_json": "SOURCE", "release_json": "RELEASE", "history": {"t": ["old"]},
                                     "student_json": '{"cells": []}'}},
-           "settings": {"cell_timeout": 120, "mem_bytes": 2 << 30, "hide": ["/tmp/seqgrade-course-abc"]}}
+           "limits": Limits(), "record": True, "hide": ("/tmp/seqgrade-course-abc",)}
     for key, value in change.items():
         where, _, name = key.partition("__")
-        if name:
+        if where == "limits":
+            job["limits"] = dataclasses.replace(job["limits"], **{name: value})
+        elif name:
             target = job[where] if where != "nb" else job["notebooks"]["02-rnn"]
             target[name] = value
         else:
@@ -304,7 +308,8 @@ def _job(**change) -> Job:
     {"nb__source_json": "SOURCE'"},                   # the course's tests or solutions
     {"nb__release_json": "RELEASE'"},
     {"nb__history": {"t": ["old", "older"]}},         # a test cell of another release
-    {"settings__cell_timeout": 60},                   # the sandbox
+    {"limits__cell_timeout": 60},                     # a limit
+    {"record": False},                                # --no-record
     {"student": "bob"},
 ])
 def test_fingerprint_changes_with_what_decides_a_grade(change):
@@ -312,7 +317,7 @@ def test_fingerprint_changes_with_what_decides_a_grade(change):
 
 
 def test_fingerprint_ignores_the_runs_scratch_folders_and_follows_the_grader():
-    assert fingerprint(_job(settings__hide=["/tmp/seqgrade-course-xyz"]), "grader") == fingerprint(_job(), "grader")
+    assert fingerprint(_job(hide=("/tmp/seqgrade-course-xyz",)), "grader") == fingerprint(_job(), "grader")
     assert fingerprint(_job(), "grader v2") != fingerprint(_job(), "grader")
 
 
@@ -325,8 +330,8 @@ def test_grader_digest_follows_library_versions(monkeypatch):
 
 
 def _result(**nb) -> JobResult:
-    fields = dict(cells=[{"grade_id": "t", "score": 2.0, "max_score": 2.0, "status": "passed", "message": ""}],
-                  feedback="<html>é</html>", problem=None)
+    fields = dict(cells=[CellVerdict("t", 2.0, 2.0, Status.PASSED, "")], feedback="<html>é</html>", problem=None,
+                  bridge=BridgeStats(12, 3400, 0.25))
     fields.update(nb)
     return JobResult("alice", "02-rnn", {"02-rnn": NotebookResult(**fields)}, seconds=1.5)
 

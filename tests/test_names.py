@@ -1,15 +1,16 @@
 """What crosses from the kernel into the tests, read from the course's cells (autograder/judge/names.py)."""
-from autograder.judge.names import CourseCell, crossing, forbidden_lists, reads_and_binds, graded_function
+from autograder.judge.names import crossing, forbidden_lists, graded_function, reads_and_binds
+from autograder.protocol import Cell, CellKind, Side
 
-SETUP = CourseCell("import numpy as np\nfrom seqlab.testing import check_close\n", "both", "course", "setup")
+SETUP = Cell("import numpy as np\nfrom seqlab.testing import check_close\n", Side.BOTH, CellKind.COURSE, "setup")
 
 
-def _test(source: str, gid: str = "test_f_visible") -> CourseCell:
-    return CourseCell(source, "judge", "course", gid)
+def _test(source: str, gid: str = "test_f_visible") -> Cell:
+    return Cell(source, Side.JUDGE, CellKind.COURSE, gid)
 
 
 def test_a_contract_name_the_tests_call_crosses():
-    c = crossing([SETUP, CourseCell("def f(x):\n    return x\n", "kernel", "solution", "f"), _test("check_close('f', f(1), 1)")])
+    c = crossing([SETUP, Cell("def f(x):\n    return x\n", Side.KERNEL, CellKind.SOLUTION, "f"), _test("check_close('f', f(1), 1)")])
     assert c.admits("f", course_cell=False) and "f" in c.answers
 
 
@@ -33,7 +34,7 @@ def test_reads_inside_functions_lambdas_and_comprehensions_count_locals_do_not()
 
 
 def test_a_name_a_course_kernel_cell_defines_crosses_only_from_that_cell():
-    given = CourseCell("class RNN:\n    pass\n", "kernel", "course", "given_rnn")
+    given = Cell("class RNN:\n    pass\n", Side.KERNEL, CellKind.COURSE, "given_rnn")
     c = crossing([SETUP, given, _test("tbptt_forward(RNN(), 2)", "test_tbptt_forward_visible")])
     assert c.admits("RNN", course_cell=True) and not c.admits("RNN", course_cell=False)
     assert c.admits("tbptt_forward", course_cell=False)

@@ -1,4 +1,4 @@
-"""The grader's confinement and clean exit (kernel/sandbox.py, kernel/host.py, worker.py, runner.py).
+"""The grader's confinement and clean exit (sandbox/, forkserver/, worker.py, runner.py).
 
 What student code cannot reach while graded (the network: its own loopback only), the caps of
 cgroup v1 and v2 (v2 against a scratch folder laid out as the kernel lays out /sys/fs/cgroup),
@@ -25,8 +25,10 @@ import nbformat
 import psutil
 import pytest
 
-from autograder.kernel import sandbox
-from autograder.kernel.host import read_frame, write_frame
+from autograder import protocol
+from autograder.limits import Limits
+from autograder.protocol import Cell, CellKind, Confinement, NotebookReply, NotebookRequest, Side
+from autograder.sandbox import cgroups, cleanup, confine, probe, slots
 from tests.harness import ROOT
 from tests.test_grading_faults import EL, POINTS, A, _append, _in_body, _nb
 from tests.test_grading_incremental import COUNTS, _command, _survivors
@@ -91,29 +93,29 @@ def _v2_tree(tmp_path: Path, controllers: str = "cpuset cpu io memory hugetlb pi
 def test_backend_follows_the_mounted_hierarchy(tmp_path, monkeypatch):
     monkeypatch.delenv("SEQGRADE_CGROUP_ROOT", raising=False)
     pure_v2 = _v2_tree(tmp_path / "v2")
-    assert isinstance(sandbox.choose_cgroups(pure_v2, root_user=True), sandbox.CgroupV2)
+    assert isinstance(cgroups.choose_cgroups(pure_v2, root_user=True), cgroups.CgroupV2)
 
     hybrid = tmp_path / "hybrid"  # this machine's layout: v1 controllers, an empty unified tree
     for c in ("memory", "pids", "cpu"):
         (hybrid / c).mkdir(parents=True)
     _v2_tree(hybrid / "unified", controllers="")
-    assert isinstance(sandbox.choose_cgroups(hybrid, root_user=True), sandbox.CgroupV1)
+    assert isinstance(cgroups.choose_cgroups(hybrid, root_user=True), cgroups.CgroupV1)
 
     only_unified = tmp_path / "only-unified"
     _v2_tree(only_unified / "unified", controllers="")
-    chosen = sandbox.choose_cgroups(only_unified, root_user=True)
-    assert isinstance(chosen, sandbox.CgroupV2) and chosen.root == only_unified / "unified"
+    chosen = cgroups.choose_cgroups(only_unified, root_user=True)
+    assert isinstance(chosen, cgroups.CgroupV2) and chosen.root == only_unified / "unified"
 
     (tmp_path / "empty").mkdir()
-    assert isinstance(sandbox.choose_cgroups(tmp_path / "empty", root_user=True), sandbox.NoCgroups)
-    assert sandbox.choose_cgroups(pure_v2, root_user=False).describe() == "cgroups no (not root)"
+    assert isinstance(cgroups.choose_cgroups(tmp_path / "empty", root_user=True), cgroups.NoCgroups)
+    assert cgroups.choose_cgroups(pure_v2, root_user=False).describe() == "cgroups no (not root)"
     monkeypatch.setenv("SEQGRADE_CGROUP_ROOT", str(tmp_path / "delegated"))
-    assert sandbox.choose_cgroups(hybrid, root_user=True).root == tmp_path / "delegated"
+    assert cgroups.choose_cgroups(hybrid, root_user=True).root == tmp_path / "delegated"
 
 
 def test_v2_slot_gets_a_leaf_with_memory_pids_and_cpu_caps(tmp_path):
     root = _v2_tree(tmp_path)
-    backend = sandbox.CgroupV2(root)
+    backend = cgroups.CgroupV2(root)
     group = backend.slot(3, 512 << 20, 64)
 
     # controllers are enabled down to the parent, which holds no process; the leaf holds the caps
@@ -133,7 +135,7 @@ def test_v2_slot_gets_a_leaf_with_memory_pids_and_cpu_caps(tmp_path):
 
 
 def test_v2_kill_all_uses_cgroup_kill_and_kills_what_the_leaf_lists(tmp_path):
-    group = sandbox.CgroupV2(_v2_tree(tmp_path)).slot(0, 1 << 30, 64)
+    group = cgroups.CgroupV2(_v2_tree(tmp_path)).slot(0, 1 << 30, 64)
     leaf = Path(group.procs_files[0]).parent
     (leaf / "cgroup.kill").write_text("")
     sleeper = subprocess.Popen(["sleep", "60"])
@@ -151,7 +153,7 @@ def test_v2_without_controllers_still_lists_and_kills_but_says_no_caps(tmp_path)
     root = _v2_tree(tmp_path)
     (root / "cgroup.subtree_control").unlink()
     (root / "cgroup.subtree_control").mkdir()  # writing to it fails, as EBUSY does in a container's root
-    backend = sandbox.CgroupV2(root)
+    backend = cgroups.CgroupV2(root)
     group = backend.slot(1, 1 << 30, 64)
     leaf = root / "seqgrade" / "w1"
     assert group.procs_files == [str(leaf / "cgroup.procs")] and not group.memory
@@ -161,12 +163,12 @@ def test_v2_without_controllers_still_lists_and_kills_but_says_no_caps(tmp_path)
 
 @root_only
 def test_v1_memory_cap_kills_a_hog_here():
-    backend = sandbox.cgroup_backend()
-    if not isinstance(backend, sandbox.CgroupV1) or "memory" not in backend.setup():
+    backend = cgroups.cgroup_backend()
+    if not isinstance(backend, cgroups.CgroupV1) or "memory" not in backend.setup():
         pytest.skip(f"this machine has {backend.describe()}")
-    slot, lock_fd = sandbox.acquire_slot()  # a slot no run is using, held while we test it
+    slot, lock_fd = slots.acquire_slot()  # a slot no run is using, held while we test it
     try:
-        group = sandbox.Cgroups(slot, 64 << 20, 64)
+        group = cgroups.slot_group(slot, Limits(mem_bytes=64 << 20, max_pids=64))
         before = group.oom_kills()
         hog = _python(f"""
             import time
@@ -195,8 +197,8 @@ def test_network_namespace_sees_its_own_loopback_only():
     try:
         child = _python(f"""
             import socket, threading
-            from autograder.kernel import sandbox
-            print("isolated", sandbox.isolate_network())
+            from autograder.sandbox import confine
+            print("isolated", confine.isolate_network())
             try:
                 socket.create_connection(("127.0.0.1", {outside.port}), timeout=2).close()
                 print("reached the grader's loopback")
@@ -221,11 +223,11 @@ def test_network_namespace_sees_its_own_loopback_only():
 def test_a_process_dies_with_its_parent():
     middle = _python("""
         import os, time
-        from autograder.kernel import sandbox
+        from autograder.sandbox import confine
         parent = os.getpid()
         pid = os.fork()
         if pid == 0:
-            sandbox.die_with_parent(parent)
+            confine.die_with_parent(parent)
             time.sleep(60)
             os._exit(0)
         print(pid, flush=True)
@@ -240,17 +242,16 @@ def test_a_process_dies_with_its_parent():
 
 def test_a_process_whose_parent_is_already_gone_goes_at_once():
     late = _python("""
-        from autograder.kernel import sandbox
-        sandbox.die_with_parent(1)  # not our parent: it "died" before we could ask to die with it
+        from autograder.sandbox import confine
+        confine.die_with_parent(1)  # not our parent: it "died" before we could ask to die with it
         print("still here")
     """)
     assert late.wait(timeout=30) == -signal.SIGKILL and late.stdout.read() == ""
 
 
-def _request(tmp_path: Path, source: str, **extra) -> dict:
-    limits = sandbox.Limits(cell_timeout=600, total_timeout=600).as_dict()
-    return {"cells": [{"source": source, "side": "kernel"}], "cwd": str(tmp_path),
-            "env": {"PATH": "/usr/bin:/bin"}, "hide": [], **limits, **extra}
+def _request(tmp_path: Path, source: str, rlimits: dict[str, int] | None = None) -> dict:
+    return NotebookRequest((Cell(source, Side.KERNEL, CellKind.STUDENT),), Limits(cell_timeout=600, total_timeout=600),
+                           Confinement(str(tmp_path), {"PATH": "/usr/bin:/bin"}, rlimits=rlimits or {})).to_json()
 
 
 def _kernels_of(host: psutil.Process) -> list[psutil.Process]:
@@ -262,16 +263,16 @@ def test_fork_server_cpu_backstop_and_stop_when_the_worker_goes(tmp_path):
     closed the request pipe kills the kernel it runs, at once, and exits."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     env.pop("SEQGRADE_PARENT", None)
-    host = subprocess.Popen([PY, "-m", "autograder.kernel.host"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd=ROOT)
+    host = subprocess.Popen([PY, "-m", "autograder.forkserver"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd=ROOT)
     try:
-        assert read_frame(host.stdout) == {"ready": True}
+        assert protocol.read(host.stdout) == protocol.READY
         t0 = time.monotonic()
-        write_frame(host.stdin, _request(tmp_path, "while True:\n    pass", rlimits={"RLIMIT_CPU": 2}))
-        reply = read_frame(host.stdout)
-        assert reply["cells"][0]["error"]["ename"] == "KernelDied", reply
+        protocol.write(host.stdin, _request(tmp_path, "while True:\n    pass", rlimits={"RLIMIT_CPU": 2}))
+        reply = NotebookReply.from_json(protocol.read(host.stdout))
+        assert reply.cells[0].error.ename == "KernelDied", reply
         assert time.monotonic() - t0 < 60
 
-        write_frame(host.stdin, _request(tmp_path, "while True:\n    pass"))
+        protocol.write(host.stdin, _request(tmp_path, "while True:\n    pass"))
         proc = psutil.Process(host.pid)
         deadline = time.monotonic() + 60
         while not (kernels := _kernels_of(proc)) and time.monotonic() < deadline:
@@ -291,8 +292,8 @@ def test_fork_server_cpu_backstop_and_stop_when_the_worker_goes(tmp_path):
 
 @root_only
 def test_summary_says_what_holds_here():
-    line = sandbox.summary()
-    assert line.startswith("sandbox: users yes, " + sandbox.cgroup_backend().describe() + ", mount namespace "), line
+    line = probe.summary()
+    assert line.startswith("sandbox: users yes, " + cgroups.cgroup_backend().describe() + ", mount namespace "), line
     if shutil.which("unshare"):  # util-linux's own answer to "may this machine make a network namespace?"
         allowed = subprocess.run(["unshare", "--net", "true"], capture_output=True).returncode == 0
         assert (", network namespace yes," in line) == allowed, line
@@ -301,16 +302,16 @@ def test_summary_says_what_holds_here():
 
 @root_only
 def test_cleanup_kills_a_free_slots_leftovers_and_says_so():
-    slot, lock_fd = sandbox.acquire_slot()
-    ids = sandbox.ensure_user(slot)
+    slot, lock_fd = slots.acquire_slot()
+    ids = slots.ensure_user(slot)
     assert ids
-    scratch = Path(f"/tmp/{sandbox.USER_PREFIX}{slot}")
+    scratch = Path(f"/tmp/{slots.USER_PREFIX}{slot}")
     scratch.mkdir(mode=0o711, exist_ok=True)
     (scratch / "job7").mkdir(exist_ok=True)
     daemon = subprocess.Popen(["sleep", "300"], user=ids[0], group=ids[1], start_new_session=True)
     try:
         os.close(lock_fd)  # the worker that held the slot is gone; its user's daemon is not
-        line = sandbox.clean_leftovers()
+        line = cleanup.clean_leftovers()
         assert daemon.wait(timeout=5) == -signal.SIGKILL
         assert not scratch.exists()
         assert line.startswith("cleanup: an earlier run was killed before it could clean up: killed "), line
@@ -327,27 +328,27 @@ def test_a_runs_workers_remove_their_scratch_folders_when_the_run_ends():
     try:
         for f in pool._warming:
             f.result(timeout=600)  # a worker has taken its slot and made its scratch folder
-        assert sandbox.scratch_of_run(os.getpid())
+        assert cleanup.scratch_of_run(os.getpid())
     finally:
         pool.close()  # as a run does at its end, or on Ctrl-C
-    assert not sandbox.scratch_of_run(os.getpid())
+    assert not cleanup.scratch_of_run(os.getpid())
 
 
 def test_cleanup_removes_a_dead_runs_course_copy_but_not_this_runs_or_a_live_ones(tmp_path, monkeypatch):
-    monkeypatch.setattr(sandbox, "TMP", tmp_path)
+    monkeypatch.setattr(slots, "TMP", tmp_path)
     old = tmp_path / "seqgrade-course-dead"
     old.mkdir()
     time.sleep(0.05)
     started = time.time()  # this process "starts" between the two folders
-    monkeypatch.setattr(sandbox, "_process_start_time", lambda: started)
+    monkeypatch.setattr(cleanup, "_process_start_time", lambda: started)
     time.sleep(0.05)
     own = tmp_path / "seqgrade-course-this-run"  # grade.py may make it before the cleanup runs
     own.mkdir()
 
-    monkeypatch.setattr(sandbox, "_other_live_runs", lambda: True)
-    assert str(old) not in sandbox.clean_leftovers() and old.exists()
-    monkeypatch.setattr(sandbox, "_other_live_runs", lambda: False)
-    line = sandbox.clean_leftovers()
+    monkeypatch.setattr(cleanup, "_other_live_runs", lambda: True)
+    assert str(old) not in cleanup.clean_leftovers() and old.exists()
+    monkeypatch.setattr(cleanup, "_other_live_runs", lambda: False)
+    line = cleanup.clean_leftovers()
     assert str(old) in line and not old.exists()
     assert own.exists() and str(own) not in line
 
@@ -444,5 +445,5 @@ def test_kill_9_mid_batch_leaves_nothing_and_a_rerun_grades_everything(tmp_path)
     lines = rerun.stderr.splitlines()
     first = next(i for i, line in enumerate(lines) if line.startswith(("note: ", "problem: ", "graded ")))
     assert lines[first] == notes[0], "the sandbox line must come first, before any submission is graded"
-    users = {p.pw_uid for p in pwd.getpwall() if p.pw_name.startswith(sandbox.USER_PREFIX)}
+    users = {p.pw_uid for p in pwd.getpwall() if p.pw_name.startswith(slots.USER_PREFIX)}
     assert not [p for p in family if p.is_running() and p.status() != psutil.STATUS_ZOMBIE and p.uids().real in users]

@@ -1,11 +1,15 @@
 """The grade of one test cell (autograder/judge/verdict.py): a pure function of what the judge saw."""
-from autograder.judge.verdict import CellVerdict, RunFindings, verdict
+import pytest
 
-ERR = {"ename": "CheckError", "evalue": "rnn_step(...) is wrong."}
+from autograder.judge.verdict import verdict
+from autograder.protocol import CellError, RunFindings, WireError
+from autograder.records import CellVerdict, Status
+
+ERR = CellError("CheckError", "rnn_step(...) is wrong.")
 
 
 def test_a_cell_that_raised_nothing_gets_its_points():
-    assert verdict("t", 2, None) == CellVerdict("t", 2.0, 2.0, "passed", "")
+    assert verdict("t", 2, None) == CellVerdict("t", 2.0, 2.0, Status.PASSED, "")
 
 
 def test_a_cell_that_raised_gets_nothing_and_says_why():
@@ -33,13 +37,14 @@ def test_flags_change_the_status_never_the_score():
 
 
 def test_long_errors_are_cut_and_rows_have_the_csv_columns():
-    v = verdict("t", 1, {"ename": "ValueError", "evalue": "x" * 2000})
+    v = verdict("t", 1, CellError("ValueError", "x" * 2000))
     assert len(v.message) <= 500
-    assert set(v.row()) == {"grade_id", "score", "max_score", "status", "message", "cause", "mistake", "flag"}
+    assert set(v.to_json()) == {"grade_id", "score", "max_score", "status", "message", "cause", "mistake", "flag"}
+    assert CellVerdict.from_json(v.to_json()) == v and v.to_json()["status"] == "failed"
 
 
 def test_a_failure_says_why_and_a_flag_what_flagged_it():
-    v = verdict("t", 1, {"ename": "CheckError", "evalue": "...", "mistake": "W_hh is transposed"}, "edited")
+    v = verdict("t", 1, CellError("CheckError", "...", mistake="W_hh is transposed"), "edited")
     assert (v.cause, v.mistake, v.flag) == ("mistake", "W_hh is transposed", "edited")
     assert (verdict("t", 1, None, None, ["line 2: sets np.allclose"]).flag, verdict("t", 1, None).cause) == ("code", "")
 
@@ -65,5 +70,7 @@ def test_a_clean_record_changes_nothing():
 
 def test_findings_cross_as_plain_data():
     run = RunFindings("f", ("a", "b"), None)
-    assert RunFindings.from_dict(run.as_dict()) == run
-    assert RunFindings.from_dict({"refused": ["x"]}) is None and RunFindings.from_dict("junk") is None
+    assert RunFindings.from_json(run.to_json()) == run
+    for junk in ({"refused": ["x"]}, "junk", {"function": "f", "refused": "x", "tampered": None}):
+        with pytest.raises(WireError):
+            RunFindings.from_json(junk)

@@ -24,7 +24,9 @@ import builtins
 import re
 import symtable
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Sequence
+
+from ..protocol import Cell, CellKind
 
 #: Names IPython binds in every namespace (the kernel never reports them; the judge has its own).
 IPYTHON_NAMES = frozenset({"In", "Out", "get_ipython", "exit", "quit", "open", "display"})
@@ -32,23 +34,6 @@ IPYTHON_NAMES = frozenset({"In", "Out", "get_ipython", "exit", "quit", "open", "
 BUILTIN_NAMES = frozenset(dir(builtins))
 #: A graded test cell's grade_id names the function it grades (DESIGN.md: test_<name>_visible / _hidden).
 _TEST_ID = re.compile(r"^test_(?P<name>\w+?)_(?:visible|hidden)$")
-#: The side of a cell whose text is the course's and which the judge runs (worker._side).
-_JUDGE_SIDES = ("judge", "both")
-
-
-@dataclass(frozen=True)
-class CourseCell:
-    """One cell the grader runs, as the judge sees it: its text, where it runs, whose it is."""
-
-    source: str
-    side: str                    # "judge", "kernel" or "both" (worker._side)
-    kind: str                    # "course", "solution" (the student's answer) or "student" (added)
-    grade_id: str | None = None
-
-    @classmethod
-    def from_request(cls, cell: Mapping) -> "CourseCell":
-        return cls(str(cell.get("source", "")), str(cell.get("side", "kernel")), str(cell.get("kind", "student")),
-                   cell.get("grade_id") if isinstance(cell.get("grade_id"), str) else None)
 
 
 @dataclass(frozen=True)
@@ -62,17 +47,17 @@ class Crossing:
         return name in self.answers or (course_cell and name in self.given)
 
 
-def crossing(cells: Sequence[CourseCell]) -> Crossing:
+def crossing(cells: Sequence[Cell]) -> Crossing:
     """The rule above, computed over every cell of the notebook."""
     reads: set[str] = set()
     judge_binds: set[str] = set()
     kernel_course_binds: set[str] = set()
-    contract = {c.grade_id for c in cells if c.kind == "solution" and c.grade_id and c.grade_id.isidentifier()}
+    contract = {c.grade_id for c in cells if c.kind == CellKind.SOLUTION and c.grade_id and c.grade_id.isidentifier()}
     for cell in cells:
-        if cell.kind != "course":
+        if cell.kind != CellKind.COURSE:
             continue
         cell_reads, cell_binds = reads_and_binds(cell.source)
-        if cell.side in _JUDGE_SIDES:
+        if cell.in_judge:
             reads |= cell_reads
             judge_binds |= cell_binds
         else:

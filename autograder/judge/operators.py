@@ -18,7 +18,7 @@ ran. A record without the window's two marks (the profiler was stopped or replac
 shows the profiler's own switches used (``switch::_disable_profiler``, ``switch::_enable_record_function``),
 is tampering.
 
-``findings(...)`` returns a ``verdict.RunFindings``; the verdict decides the cell with it.
+``findings(...)`` returns a ``protocol.RunFindings``; the verdict decides the cell with it.
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ import types
 from dataclasses import dataclass
 from typing import Iterable
 
-from .verdict import RunFindings
+from ..protocol import RunFindings
 
 #: ATen operators behind built-ins whose own names differ, or that have private kernels (a ``*``
 #: ends a prefix).

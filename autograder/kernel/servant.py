@@ -2,7 +2,7 @@
 
 This code runs in the sandboxed kernel, beside the student's code, so nothing it says is trusted:
 it only answers. The judge sends one request at a time; each is one of a fixed set of operations
-(``OPS``) on the kernel's namespace or on objects the kernel holds (functions, classes, module
+(``OPS``, protocol.py's operations) on the kernel's namespace or on objects the kernel holds (functions, classes, module
 instances), which the judge names by *handles*. Values go back as data (wire.py); an object that
 is not data stays here and goes back as a new handle.
 
@@ -22,7 +22,8 @@ import os
 import sys
 import types
 
-from .. import wire
+from .. import protocol, wire
+from ..protocol import ErrorReply, WireError
 from .recorder import Recorder, watch
 
 #: Names IPython puts in every namespace; never reported to the judge.
@@ -74,7 +75,8 @@ class Servant:
     def __init__(self, sock, shell, run_cell, output_limit: int):
         self.sock, self.shell, self.run_cell, self.limit = sock, shell, run_cell, output_limit
         self.recorder = Recorder()
-        self.ops = dict(OPS)  # taken before any student code runs: rebinding the module's table changes nothing
+        # taken before any student code runs: rebinding the module's tables changes nothing
+        self.ops, self.known = dict(OPS), dict(protocol.BRIDGE_OPS)
         self.objects: dict[int, object] = {}
         self.ids: dict[int, int] = {}     # id(obj) -> handle
         self.graphs: dict[int, tuple[list, list]] = {}
@@ -102,12 +104,9 @@ class Servant:
         if tag == "cb":
             cb = msg.get("cb")
             if type(cb) is not int:
-                raise wire.WireError("bad callback")
+                raise WireError("bad callback")
             return Callback(self, cb, str(msg.get("n", "function"))[:200])
-        obj = self.objects.get(msg.get("h"))
-        if obj is None:
-            raise wire.WireError("unknown handle")
-        return obj
+        return self._object(msg.get("h"))
 
     def encode(self, x, **kw):
         return wire.Encoder(self.handle, **kw)(x)
@@ -118,7 +117,7 @@ class Servant:
         """Answer requests until the judge closes its end."""
         while True:
             try:
-                msg, _ = wire.recv_frame(self.sock)
+                msg, _ = protocol.recv(self.sock)
             except KeyboardInterrupt:  # a time limit meant for a cell of the judge's: nothing to stop here
                 continue
             except EOFError:
@@ -127,22 +126,22 @@ class Servant:
 
     def answer(self, msg) -> None:
         try:
-            op = self.ops[msg["op"]]
-            reply = op(self, msg)
+            op = protocol.operation_from_json(msg, self.known)
+            reply = self.ops[type(op)](self, op)
         except KeyboardInterrupt:
-            reply = {"error": {"type": "TimeoutError", "mro": ["TimeoutError"], "msg": "stopped: over the time limit"}}
-        except BaseException as e:  # noqa: BLE001 - the student's error is the answer
-            reply = {"error": _error(e)}
+            reply = ErrorReply("TimeoutError", ("TimeoutError",), "stopped: over the time limit").to_json()
+        except BaseException as e:  # noqa: BLE001 - whatever the student's code raised is the answer
+            reply = ErrorReply.of(e).to_json()
         try:
-            wire.send_frame(self.sock, {"re": reply})
-        except wire.WireError as e:
-            wire.send_frame(self.sock, {"re": {"error": _error(e)}})
+            protocol.send(self.sock, {"re": reply})
+        except WireError as e:
+            protocol.send(self.sock, {"re": ErrorReply.of(e).to_json()})
 
     def callback(self, cb: int, args, kwargs):
         enc = wire.Encoder(self.handle)
-        wire.send_frame(self.sock, {"op": "callback", "cb": cb, "args": enc(list(args)), "kwargs": enc(dict(kwargs))})
+        protocol.send(self.sock, protocol.CallBack(cb, enc(list(args)), enc(dict(kwargs))).to_json())
         while True:
-            msg, _ = wire.recv_frame(self.sock)
+            msg, _ = protocol.recv(self.sock)
             if "op" in msg:
                 self.answer(msg)
                 continue
@@ -153,10 +152,10 @@ class Servant:
 
     # ------------------------------------------------------------ operations
 
-    def op_run_cell(self, msg):
-        outputs, error = self.run_cell(self.shell, msg["source"], self.limit)
+    def op_run_cell(self, op: protocol.RunCell):
+        outputs, error = self.run_cell(self.shell, op.source, self.limit)
         self.shell.user_ns["__builtins__"] = builtins
-        return {"outputs": outputs, "cell_error": error, "names": self.names()}
+        return {"outputs": outputs, "cell_error": None if error is None else error.to_json(), "names": self.names()}
 
     def names(self) -> dict:
         """The names the cells defined or rebound since the last report: data as data (when small),
@@ -175,31 +174,36 @@ class Servant:
             out[name] = enc
         return out
 
-    def _decode_args(self, msg):
+    def _object(self, h: int):
+        obj = self.objects.get(h)
+        if obj is None:
+            raise WireError("unknown handle")
+        return obj
+
+    def _decode_args(self, op: protocol.Call):
         leaves = []
         dec = wire.Decoder(self.reference, on_leaf=lambda obj, m: leaves.append((m.get("ref"), obj, _state(obj))))
-        return dec(msg.get("args", {"L": []})), dec(msg.get("kwargs", {"D": []})), leaves
+        return dec(op.args), dec(op.kwargs), leaves
 
-    def op_call(self, msg):
+    def op_call(self, op: protocol.Call):
         import torch
 
-        fn = self.reference("h", msg)
-        args, kwargs, leaves = self._decode_args(msg)
-        grad = bool(msg.get("grad", True))
-        with torch.set_grad_enabled(grad), self._student(msg):
-            if msg.get("dev") == "meta":
+        fn = self._object(op.h)
+        args, kwargs, leaves = self._decode_args(op)
+        with torch.set_grad_enabled(op.grad), self._student(op.rec):
+            if op.dev == "meta":
                 with torch.device("meta"):
                     result = fn(*args, **kwargs)
             else:
                 result = fn(*args, **kwargs)
-        enc = wire.Encoder(self.handle, slots=grad)
+        enc = wire.Encoder(self.handle, slots=op.grad)
         value = enc(result)
         reply = {"value": value, "wb": self._writeback(leaves)}
         if enc.slots:
             inputs = [(ref, obj) for ref, obj, _ in leaves if ref is not None and isinstance(obj, torch.Tensor)
                       and obj.requires_grad and obj.is_leaf]
             gid = len(self.graphs) + 1
-            self.graphs[gid] = (enc.slots, [obj for _, obj in inputs], bool(msg.get("rec")))
+            self.graphs[gid] = (enc.slots, [obj for _, obj in inputs], op.rec)
             reply["graph"], reply["inputs"] = gid, [ref for ref, _ in inputs]
         return reply
 
@@ -224,95 +228,100 @@ class Servant:
                 out.append(item)
         return out
 
-    def op_backward(self, msg):
+    def op_backward(self, op: protocol.Backward):
         import torch
 
-        outs, inputs, recorded = self.graphs[msg["graph"]]
-        grads = wire.Decoder(self.reference)(msg["grads"])
+        if op.graph not in self.graphs:
+            raise WireError("unknown graph")
+        outs, inputs, recorded = self.graphs[op.graph]
+        grads = wire.Decoder(self.reference)(op.grads)
         if type(grads) is not list or len(grads) != len(outs):
-            raise wire.WireError("bad gradients")
+            raise WireError("bad gradients")
         for t in inputs:
             t.grad = None
         pairs = [(o, g) for o, g in zip(outs, grads) if g is not None]
         if pairs:
-            with self._student({"rec": recorded}):  # the backward of the student's operators, custom ones included
+            with self._student(recorded):  # the backward of the student's operators, custom ones included
                 torch.autograd.backward([o for o, _ in pairs], [g.to(o.device, o.dtype) for o, g in pairs], retain_graph=True)
         enc = wire.Encoder(self.handle, grads=False)
         return {"grads": enc([t.grad for t in inputs])}
 
-    def op_release(self, msg):
+    def op_release(self, op: protocol.Release):
         self.graphs.clear()
         return {}
 
-    def _student(self, msg):
+    def _student(self, recorded: bool | None):
         """The span of a request into the function the open window records (the judge says which:
-        ``"rec"``); none for anything else it calls (09's CharTransformer, whose own attention the
+        ``rec``); none for anything else it calls (09's CharTransformer, whose own attention the
         tests of KVCache run beside it)."""
-        return self.recorder.student() if msg.get("rec") else contextlib.nullcontext()
+        return self.recorder.student() if recorded else contextlib.nullcontext()
 
-    def op_watch(self, msg):
+    def op_watch(self, op: protocol.Watch):
         """Guard the built-ins written in Python that the course forbids somewhere (recorder.watch);
         the judge asks before any student code runs."""
-        return {"missed": watch(msg.get("paths"))}
+        return {"missed": watch(op.paths)}
 
-    def op_record(self, msg):
-        """Open a recording window (``{"open": nonce}``) or close it (``{"close": nonce}``: the record)."""
-        if isinstance(msg.get("open"), str):
-            self.recorder.open(msg["open"])
+    def op_record(self, op: protocol.Record):
+        """Open a recording window (``open``: its nonce) or close it (``close``: the reply is the record)."""
+        if op.open is not None:
+            self.recorder.open(op.open)
             return {}
-        return {"record": self.recorder.close(str(msg.get("close")))}
+        return {"record": self.recorder.close(str(op.close))}
 
-    def op_getattr(self, msg):
-        obj = self.reference("h", msg)
-        with self._student(msg):  # a property runs the student's code
-            value = getattr(obj, str(msg["name"]))
+    def op_getattr(self, op: protocol.GetAttr):
+        obj = self._object(op.h)
+        with self._student(op.rec):  # a property runs the student's code
+            value = getattr(obj, op.name)
         return {"value": self.encode(value)}
 
-    def op_setattr(self, msg):
+    def op_setattr(self, op: protocol.SetAttr):
         import torch
 
-        obj = self.reference("h", msg)
-        name = str(msg["name"])
-        value = wire.Decoder(self.reference)(msg["value"])
-        current = getattr(obj, name, None)
-        if msg.get("inplace") and isinstance(current, torch.Tensor) and isinstance(value, torch.Tensor) \
+        obj = self._object(op.h)
+        value = wire.Decoder(self.reference)(op.value)
+        current = getattr(obj, op.name, None)
+        if op.inplace and isinstance(current, torch.Tensor) and isinstance(value, torch.Tensor) \
                 and current.shape == value.shape:
             with torch.no_grad():
                 current.copy_(value)
             current.grad = None if value.grad is None else value.grad.to(current.device, current.dtype)
         else:
-            with self._student(msg):
-                setattr(obj, name, value)
+            with self._student(op.rec):
+                setattr(obj, op.name, value)
         return {}
 
-    def op_getitem(self, msg):
-        obj = self.reference("h", msg)
-        key = wire.Decoder(self.reference)(msg["key"])
-        with self._student(msg):
+    def op_getitem(self, op: protocol.GetItem):
+        obj = self._object(op.h)
+        key = wire.Decoder(self.reference)(op.key)
+        with self._student(op.rec):
             value = obj[key]
         return {"value": self.encode(value)}
 
-    def op_len(self, msg):
-        obj = self.reference("h", msg)
-        with self._student(msg):
+    def op_len(self, op: protocol.Len):
+        obj = self._object(op.h)
+        with self._student(op.rec):
             return {"value": len(obj)}
 
-    def op_iter(self, msg):
+    def op_iter(self, op: protocol.Iter):
         items = []
-        with self._student(msg):
-            for item in self.reference("h", msg):
+        with self._student(op.rec):
+            for item in self._object(op.h):
                 items.append(item)
                 if len(items) > 100_000:
-                    raise wire.WireError("an iterator too long to cross the bridge")
+                    raise WireError("an iterator too long to cross the bridge")
         return {"value": self.encode(items)}
 
-    def op_repr(self, msg):
-        obj = self.reference("h", msg)
-        with self._student(msg):
+    def op_repr(self, op: protocol.Repr):
+        obj = self._object(op.h)
+        with self._student(op.rec):
             return {"value": repr(obj)[:2000]}
 
 
-OPS = {name[3:]: fn for name, fn in vars(Servant).items() if name.startswith("op_")}
+#: Each operation and the method that answers it.
+OPS = {protocol.RunCell: Servant.op_run_cell, protocol.Call: Servant.op_call, protocol.Backward: Servant.op_backward,
+       protocol.Release: Servant.op_release, protocol.Watch: Servant.op_watch, protocol.Record: Servant.op_record,
+       protocol.GetAttr: Servant.op_getattr, protocol.SetAttr: Servant.op_setattr, protocol.GetItem: Servant.op_getitem,
+       protocol.Len: Servant.op_len, protocol.Iter: Servant.op_iter, protocol.Repr: Servant.op_repr}
 
 
 def _state(obj):
@@ -363,17 +372,3 @@ def _changes(obj, before) -> dict:
         if not torch.equal(obj.get_state(), before):
             out["gen"] = obj
     return out
-
-
-def _error(e: BaseException) -> dict:
-    try:
-        msg = str(e)[:4000]
-    except Exception:  # noqa: BLE001 - a student exception whose __str__ fails
-        msg = "(unprintable)"
-    mro = []
-    for c in type(e).__mro__[:30]:
-        try:
-            mro.append(f"{c.__module__}.{c.__qualname__}" if c.__module__ != "builtins" else c.__qualname__)
-        except Exception:  # noqa: BLE001
-            pass
-    return {"type": type(e).__name__[:100], "mro": mro, "msg": msg}

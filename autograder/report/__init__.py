@@ -26,7 +26,8 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Callable
 
-from .counts import GRADED_STATUSES, MISTAKES_COLUMNS, Finding, count, mistakes_rows
+from ..records import Status
+from .counts import MISTAKES_COLUMNS, Finding, count, mistakes_rows
 from .pages import RunFacts, all_pages
 
 __all__ = ["REPORT_DIR", "MISTAKES_CSV", "MISTAKES_COLUMNS", "RunFacts", "gather", "write"]
@@ -47,20 +48,20 @@ def gather(cells: list[dict], results: list, stored: Callable[[str, str], object
     by_key = {(r.student, r.assignment): r for r in results}
     findings, answers, seen = [], {}, set()
     for c in cells:
-        if c["status"] not in GRADED_STATUSES:
+        if not Status(c["status"]).graded:
             continue
         key = (c["student_id"], c["assignment"])
         if key not in by_key:
             by_key[key] = stored(*key)
         result = by_key[key]
         nb = result.notebooks.get(c["notebook"]) if result is not None else None
-        row = next((r for r in (nb.cells or []) if r.get("grade_id") == c["grade_id"]), None) if nb else None
-        if row is None or float(row.get("score", -1)) != float(c["score"]):
+        cell = nb.verdict(c["grade_id"]) if nb else None
+        if cell is None or cell.score != float(c["score"]):
             continue
         lost = float(c["score"]) < float(c["max_score"])
-        cause = (row.get("cause") or "mistake") if lost else ""
+        cause = (cell.cause or "mistake") if lost else ""
         f = Finding(c["student_id"], c["assignment"], c["notebook"], c["grade_id"], cause,
-                    (row.get("mistake") or "") if cause == "mistake" else "", row.get("flag") or "")
+                    cell.mistake if cause == "mistake" else "", cell.flag)
         if f.cause or f.flag:
             findings.append(f)
         if (key, c["notebook"]) not in seen:

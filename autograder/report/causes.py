@@ -8,12 +8,18 @@ rest are failures that are not mistakes in the code: a refusal of the own-work r
 memory, a kernel that died, a cell that could not be run, the grader's own failure. Missing or
 invalid notebooks never reach a test cell: their cells.csv status says so.
 
-``classify`` reads only the judge's structured error (``ename``, ``cause``, ``mistake``), never
-the text of a message.
+``classify`` reads only the judge's structured error (``protocol.CellError``: ``ename``, ``cause``,
+``mistake``), never the text of a message.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from ..protocol import CellError
+
+if TYPE_CHECKING:
+    from ..records import CellVerdict
 
 
 @dataclass(frozen=True)
@@ -34,7 +40,7 @@ CAUSES = {c.key: c for c in (
     Cause("grader", "the grader failed", False),
 )}
 
-#: The judge's ``ename`` of faults around the code (kernel/host.py, judge/bridge.py, worker.py).
+#: The judge's ``ename`` of faults around the code (forkserver/server.py, judge/bridge.py, worker.py).
 _BY_ENAME = {
     "NotImplementedError": "not written",
     "TimeoutError": "time-out",
@@ -52,18 +58,16 @@ class Failure:
     mistake: str = ""  # the likely mistake a check named ("" when none, or when the cause is not "mistake")
 
 
-def classify(error: dict | None) -> Failure | None:
+def classify(error: CellError | None) -> Failure | None:
     """The failure behind a test cell's error (None for a cell that passed)."""
     if error is None:
         return None
-    cause = error.get("cause")
-    if cause in CAUSES:
-        return Failure(cause)
-    cause = _BY_ENAME.get(str(error.get("ename")))
+    if error.cause in CAUSES:
+        return Failure(error.cause)
+    cause = _BY_ENAME.get(error.ename)
     if cause is not None:
         return Failure(cause)
-    mistake = error.get("mistake")
-    return Failure("mistake", mistake.strip() if isinstance(mistake, str) else "")
+    return Failure("mistake", error.mistake.strip())
 
 
 def function_of(grade_id: str) -> str:
@@ -79,11 +83,11 @@ def function_of(grade_id: str) -> str:
 ANSWER_FAULTS = ("time-out", "memory", "kernel died")
 
 
-def blame_answer_faults(rows: list[dict], answer_errors: dict[str, dict | None]) -> list[dict]:
-    """``rows`` (``CellVerdict.row()``) with the cause of each test cell lost to the code replaced by
-    the fault of its function's answer cell, when that cell had one. ``answer_errors``: the answer
-    cells' grade_id (the function) -> the error it ran into (None if none)."""
+def blame_answer_faults(verdicts: list[CellVerdict], answer_errors: dict[str, CellError | None]) -> list[CellVerdict]:
+    """``verdicts`` with the cause of each test cell lost to the code replaced by the fault of its
+    function's answer cell, when that cell had one. ``answer_errors``: the answer cells' grade_id
+    (the function) -> the error it ran into (None if none)."""
     faults = {gid: f.cause for gid, err in answer_errors.items()
               if (f := classify(err)) is not None and f.cause in ANSWER_FAULTS}
-    return [dict(r, cause=faults[function_of(r["grade_id"])], mistake="")
-            if r.get("cause") == "mistake" and function_of(r["grade_id"]) in faults else r for r in rows]
+    return [replace(v, cause=faults[function_of(v.grade_id)], mistake="")
+            if v.cause == "mistake" and function_of(v.grade_id) in faults else v for v in verdicts]

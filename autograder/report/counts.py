@@ -23,6 +23,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Iterable
 
+from ..records import Status
 from .causes import CAUSES, function_of
 from .excerpts import Excerpt, anonymiser, choose
 
@@ -30,10 +31,10 @@ MISTAKES_COLUMNS = ["student_id", "assignment", "function", "grade_id", "mistake
 
 #: cells.csv statuses of what was never graded, and the flags of graded cells, as the report names them.
 STATUS_FAULTS = {
-    "missing": "notebook missing or renamed",
-    "invalid": "not a valid notebook",
-    "not-in-roster": "student not in the roster",
-    "error": "could not be graded",
+    Status.MISSING: "notebook missing or renamed",
+    Status.INVALID: "not a valid notebook",
+    Status.NOT_IN_ROSTER: "student not in the roster",
+    Status.ERROR: "could not be graded",
 }
 FLAG_FAULTS = {
     "edited": "tampering flag: a test cell was edited (graded as the course wrote it)",
@@ -41,8 +42,6 @@ FLAG_FAULTS = {
     "outdated": "a test cell from another release (graded with the current tests)",
     "recorder": "tampering: the record of PyTorch's operators was switched off or forged (no points)",
 }
-#: Statuses of cells whose score the student's code earned (the rest score 0 without running).
-GRADED_STATUSES = ("passed", "failed", "tampered", "outdated")
 #: The causes of a lost test cell that are neither the code nor a function left unwritten.
 FAULT_CAUSES = tuple(k for k, c in CAUSES.items() if not c.code and k != "not written")
 
@@ -170,7 +169,7 @@ def _assignment(a: str, cells: list[dict], findings: list[Finding], answers: dic
     by_student: dict[str, list[dict]] = defaultdict(list)
     for c in cells:
         by_student[c["student_id"]].append(c)
-    missing = {s for s, rows in by_student.items() if all(r["status"] == "missing" for r in rows) and s not in problems}
+    missing = {s for s, rows in by_student.items() if all(r["status"] == Status.MISSING for r in rows) and s not in problems}
     totals = {s: sum(float(r["score"]) for r in rows) for s, rows in by_student.items()}
     max_score = max(sum(float(r["max_score"]) for r in rows) for rows in by_student.values())
     finding = {(f.student_id, f.notebook, f.grade_id): f for f in findings}
@@ -195,7 +194,7 @@ def _cell_order(cells: list[dict]) -> list[tuple[str, str]]:
 
 def _reason(c: dict, f: Finding | None, missing: set[str]) -> str:
     """Why a student lost a test cell, in the report's words."""
-    if c["status"] == "missing" and c["student_id"] in missing:
+    if c["status"] == Status.MISSING and c["student_id"] in missing:
         return "no submission"
     if c["status"] in STATUS_FAULTS:
         return STATUS_FAULTS[c["status"]]
@@ -249,7 +248,7 @@ def _functions(a: str, cells: list[dict], findings: list[Finding], answers: dict
 def _faults(cells: list[dict], findings: list[Finding], missing: set[str]) -> tuple[FaultCount, ...]:
     out = []
     for status, label in STATUS_FAULTS.items():
-        rows = [c for c in cells if c["status"] == status and not (status == "missing" and c["student_id"] in missing)]
+        rows = [c for c in cells if c["status"] == status and not (status == Status.MISSING and c["student_id"] in missing)]
         if rows:
             out.append(FaultCount(label, len({c["student_id"] for c in rows}), len(rows)))
     for key in FAULT_CAUSES:

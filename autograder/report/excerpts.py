@@ -29,10 +29,10 @@ REDACTED = "[student]"
 MIN_ID_CHARS = 3
 
 
-def answers_with_mistakes(cells, rows: list[dict]) -> dict[str, str]:
-    """The answer cells (``assemble.RunCell`` of kind "solution") of the functions that a row in
-    ``rows`` (``CellVerdict.row()``) found a named mistake in: grade_id -> source."""
-    named = {function_of(r["grade_id"]) for r in rows if r.get("mistake")}
+def answers_with_mistakes(cells, verdicts) -> dict[str, str]:
+    """The answer cells (``assemble.RunCell`` of kind "solution") of the functions that one of
+    ``verdicts`` (``records.CellVerdict``) found a named mistake in: grade_id -> source."""
+    named = {function_of(v.grade_id) for v in verdicts if v.mistake}
     return {rc.grade_id: rc.source[:STORED_CHARS] for rc in cells
             if rc.kind == "solution" and rc.grade_id in named}
 

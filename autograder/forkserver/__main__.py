@@ -1,0 +1,4 @@
+"""``python -m autograder.forkserver``: a worker's fork server (server.py)."""
+from .server import serve
+
+serve()
