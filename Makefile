@@ -21,11 +21,12 @@ BOOK_INPUTS := _config.yml _toc.yml $(shell find book notebooks seqlab -type f -
 # The browser tests (tests/site) drive Debian's chromium through Playwright.
 CHROMIUM ?= $(or $(SITE_CHROMIUM),/usr/bin/chromium)
 
-.PHONY: book book-student book-instructor browser test release clean help
+.PHONY: book book-student book-instructor browser lint test release clean help
 help:
 	@echo "make book                     set up, regenerate notebooks/, build the student site into _build/html"
 	@echo "make book EDITION=instructor  the same, plus solutions executed, into _build/instructor/html (private)"
-	@echo "make test                     set up, build both editions, run the whole test suite (browser tests too)"
+	@echo "make test                     set up, lint, build both editions, run the whole test suite (browser tests too)"
+	@echo "make lint                     ruff check (settings in pyproject.toml)"
 
 # Stamp files: an unchanged course neither reinstalls nor regenerates.
 $(INSTALLED): requirements.txt pyproject.toml
@@ -70,9 +71,13 @@ browser:
 	  else echo "chromium missing: sudo apt-get update && sudo apt-get install -y chromium (the site tests will fail)" >&2; fi; \
 	fi
 
-# Both editions are built and checked (tests/site/test_editions.py reads the instructor one).
-test: $(SITE_STAMP) $(INSTRUCTOR_STAMP) browser
+# The linter first (ruff, pinned in requirements.txt; its settings in pyproject.toml), then both
+# editions are built and checked (tests/site/test_editions.py reads the instructor one).
+test: lint $(SITE_STAMP) $(INSTRUCTOR_STAMP) browser
 	$(BIN)/python -m pytest
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
 
 clean:
 	rm -rf _build

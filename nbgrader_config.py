@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from autograder.course import nbgrader_config  # noqa: E402
+from autograder.course import nbgrader_config
 
 course = nbgrader_config(Path(__file__).resolve().parent)
 # Stock commands talk as nbgrader always does: `nbgrader list` prints its list at INFO level,

@@ -230,7 +230,7 @@ def _grade(submitted: Path, out: Path, store: ResultStore, counts: dict, ctrl_c:
                 staging, out, report.all_cells, reused + results, store.stored,
                 _run_facts(results, reused, pool, cluster, timings.get(f"grade {len(todo)} submissions")),
                 [(p.student_id, p.assignment) for p in report.problems])
-        except Exception as e:  # noqa: BLE001 - whatever fails in the class report must never cost the grades
+        except Exception as e:  # whatever fails in the class report must never cost the grades
             log.exception("class report")
             report.notes.append(f"the class report could not be written ({type(e).__name__}: {e}); "
                                 f"{class_report.REPORT_DIR}/ and {class_report.MISTAKES_CSV} are an earlier run's")

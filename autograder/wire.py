@@ -86,7 +86,7 @@ def _device(name):
         raise WireError("bad device")
     try:
         return torch.device(name)
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - whatever torch.device refuses is a malformed device
         raise WireError(f"bad device {name!r}") from None
 
 
@@ -283,7 +283,7 @@ class Decoder:
             g = torch.Generator(device=_device(v.get("dev", "cpu")))
             try:
                 g.set_state(torch.from_numpy(_unnpy(body)))
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - whatever set_state refuses is a malformed state
                 raise WireError("bad generator state") from None
             if self.on_leaf:
                 self.on_leaf(g, v)

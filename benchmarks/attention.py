@@ -22,10 +22,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
+import torch  # noqa: E402 - after the repository joins sys.path
+import torch.nn.functional as F  # noqa: E402 - after the repository joins sys.path
 
-from tests.harness import run_notebook, source_notebook  # noqa: E402
+from tests.harness import run_notebook, source_notebook  # noqa: E402 - after the repository joins sys.path
 
 N, D = 8, 64
 LENGTHS = (64, 256, 1024)
@@ -50,13 +50,15 @@ def paired_times(fn_a, fn_b, device, rounds=15, budget_s=4.0):
     """
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     for fn in (fn_a, fn_b, fn_a, fn_b):  # warm-up (allocator, kernel selection, thread pool)
-        fn(); sync()
+        fn()
+        sync()
     best = [float("inf"), float("inf")]
     start = time.perf_counter()
     for r in range(rounds):
         for i, fn in enumerate((fn_a, fn_b)):
             t0 = time.perf_counter()
-            fn(); sync()
+            fn()
+            sync()
             best[i] = min(best[i], time.perf_counter() - t0)
         if r >= 2 and time.perf_counter() - start > budget_s:
             break

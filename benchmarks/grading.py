@@ -37,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from autograder.results import read_csv  # noqa: E402
+from autograder.results import read_csv  # noqa: E402 - after the repository joins sys.path
 
 
 def _batch(dest: Path, assignment: str, n: int) -> None:

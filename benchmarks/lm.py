@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.harness import run_notebook, source_notebook  # noqa: E402
+from tests.harness import run_notebook, source_notebook
 
 A = "09-language-model"
 VOCAB, PROMPT = 62, 16

@@ -24,7 +24,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from seqlab.oracles.lstm import load_lstm_weights  # noqa: E402
+from seqlab.oracles.lstm import load_lstm_weights  # noqa: E402 - after the repository joins sys.path
 
 
 def solution_lstm_class():

@@ -18,8 +18,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from seqlab.oracles import transformer as oracle  # noqa: E402
-from tests.harness import run_notebook, source_notebook  # noqa: E402
+from seqlab.oracles import transformer as oracle
+from tests.harness import run_notebook, source_notebook
 
 A = "08-transformer"
 # (N, T, D, n_heads): a small training batch and a longer sequence
@@ -41,7 +41,8 @@ def time_pair_ms(fn_a, fn_b, device: torch.device, budget_s: float = 2.0) -> tup
 
     The two are timed alternately, so that both see the same machine load (CI machines are shared)."""
     for _ in range(3):  # warm-up
-        fn_a(); fn_b()
+        fn_a()
+        fn_b()
     _sync(device)
 
     def once(fn):

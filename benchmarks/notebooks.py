@@ -21,7 +21,7 @@ from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from autograder import course  # noqa: E402
+from autograder import course  # noqa: E402 - after the repository joins sys.path
 
 
 def run(assignment: str, quick: bool) -> dict[str, float]:

@@ -59,7 +59,7 @@ WRONG_ONE_HOT = "return np.zeros(np.asarray(indices).shape + (vocab_size,))"
 
 def _cases(paths):
     """student -> (notebook or raw text, extra files, {grade_id: (score, status)} for cells that differ from passed)."""
-    fail = lambda ids: {g: (0, "failed") for g in ids}  # noqa: E731
+    fail = lambda ids: {g: (0, "failed") for g in ids}  # noqa: E731 - a one-line table helper, read beside the table
     cases = {}
     cases["control"] = (_nb(), {}, {})
     cases['zoë, "d\'Artagnan"'] = (_nb(), {}, {})  # an id a spreadsheet must read back intact
@@ -134,7 +134,7 @@ print('leaks:', leaks)
     _cell(nb, "test_build_vocab_hidden").source = "pass"
     cases["edited-tests"] = (nb, {}, {g: (0, "tampered") for g in BV})
 
-    tampered_all = lambda lost: {g: (0 if g in lost else POINTS[g], "tampered") for g in IDS}  # noqa: E731
+    tampered_all = lambda lost: {g: (0 if g in lost else POINTS[g], "tampered") for g in IDS}  # noqa: E731 - as fail above
     nb = _in_body(_nb(), "one_hot", WRONG_ONE_HOT)
     _append(nb, "np.allclose = lambda *a, **k: True")
     nb.cells.insert(8, nb.cells.pop())  # right after the one_hot cell

@@ -28,7 +28,7 @@ import pytest
 from autograder import protocol
 from autograder.limits import Limits
 from autograder.protocol import Cell, CellKind, Confinement, NotebookReply, NotebookRequest, Side
-from autograder.sandbox import cgroups, cleanup, confine, probe, slots
+from autograder.sandbox import cgroups, cleanup, probe, slots
 from tests.harness import ROOT
 from tests.test_grading_faults import EL, POINTS, A, _append, _in_body, _nb
 from tests.test_grading_incremental import COUNTS, _command, _survivors

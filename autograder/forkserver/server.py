@@ -61,25 +61,25 @@ def preload() -> None:
     os.environ.setdefault("MPLBACKEND", "Agg")
     os.environ.setdefault("SEQLAB_QUICK", "1")
     # What the notebooks import, loaded once here rather than in every kernel and judge.
-    import collections, copy, dataclasses, functools, itertools, json, math, random, re, statistics, string, typing  # noqa: E401, F401
+    import collections, copy, dataclasses, functools, itertools, json, math, random, re, statistics, string, typing  # noqa: E401, F401 - loaded before any fork, one line for all
     import pkgutil
 
     import numpy  # noqa: F401 - loaded before any fork
-    import torch  # noqa: F401 - loaded before any fork
-    import torch.nn.functional  # noqa: F401 - loaded before any fork
+    import torch
+    import torch.nn.functional
     # What PyTorch imports on its first operator on the "meta" device (the tests' device-hygiene
     # check): its Python decompositions, symbolic shapes (sympy) and dynamo, 800 modules, seconds that
     # every kernel and judge would otherwise pay, and that the recorder would otherwise trace.
     import sympy  # noqa: F401 - loaded before any fork
-    import torch._decomp  # noqa: F401 - loaded before any fork
-    import torch._dynamo  # noqa: F401 - loaded before any fork
-    import torch._prims  # noqa: F401 - loaded before any fork
-    import torch._refs  # noqa: F401 - loaded before any fork
+    import torch._decomp
+    import torch._dynamo
+    import torch._prims
+    import torch._refs
     import torch.fx.experimental.symbolic_shapes  # noqa: F401 - loaded before any fork
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot  # noqa: F401 - loaded before any fork
+    import matplotlib.pyplot
     import seqlab
 
     for mod in pkgutil.iter_modules(seqlab.__path__, "seqlab."):

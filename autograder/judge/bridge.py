@@ -201,7 +201,6 @@ class Link:
         """Take what the call was allowed to change in its arguments: tensors' ``.grad`` and generators'
         states. A call that changed the values of an array or tensor it was given is refused: the
         judge's data stay as they were (the expected values of a test are computed from them)."""
-        import numpy as np
         import torch
 
         if not wb:

@@ -114,7 +114,7 @@ def build(notebook: str, cells: list[dict], score: float, max_score: float) -> s
             for o in c.get("outputs") or []:
                 try:
                     outs.append(nbformat.from_dict(o))
-                except Exception:  # noqa: BLE001
+                except Exception:  # noqa: BLE001 - an output nbformat refuses is left off the page, never the page
                     pass
             cell.outputs = outs
         cell.id = f"cell-{k}"  # not nbformat's random id: the same grading gives the same page, byte for byte

@@ -72,7 +72,10 @@ def summary() -> str:
     namespace yes, rlimits yes, dies with the grader yes; tests run in a judge apart (another
     user)``. Without root, only the rlimits, the parent-death signal and the judge remain (the
     judge then shares the kernel's user, but cannot be traced or read by it: PR_SET_DUMPABLE 0)."""
-    yes = lambda b: "yes" if b else "no"  # noqa: E731
+
+    def yes(b) -> str:
+        return "yes" if b else "no"
+
     if is_root():
         got = _probe()
         mount, network = yes(got.get("mount")), got.get("network", "no")

@@ -4,7 +4,7 @@
 import sys as s4
 
 try:
-    import seqlab.oracles.rnn  # noqa: F401
+    import seqlab.oracles.rnn  # noqa: F401 - the attack: importing it at all
 except ImportError:
     pass
 

@@ -76,8 +76,8 @@ def test_downloaded_notebook_fails_its_tests_on_the_stubs(exercise, visits, tmp_
         nb = json.loads(data)
         empty = [c["metadata"]["nbgrader"]["grade_id"] for c in nb["cells"]
                  if c["metadata"].get("nbgrader", {}).get("grade")
-                 and not "".join(l for l in "".join(c["source"]).splitlines(True) if not l.lstrip().startswith("#")).strip()]
+                 and not "".join(line for line in "".join(c["source"]).splitlines(True) if not line.lstrip().startswith("#")).strip()]
         hint = (f"\ngraded cells with no code in the release (they pass on the stubs): {empty}" if empty else "")
-        verdict = [l for l in out.splitlines() if "PASSED ON" in l or "Error" in l or "error" in l][:5]
+        verdict = [line for line in out.splitlines() if "PASSED ON" in line or "Error" in line or "error" in line][:5]
         pytest.fail(f"{exercise}: `nbgrader validate --invert` did not succeed: tests pass on the stubs "
                     f"({'; '.join(verdict) or out[-1500:]}){hint}", pytrace=False)

@@ -24,7 +24,7 @@ import pytest
 from tests.site import helpers
 
 sys.path.insert(0, str(helpers.ROOT / "book" / "_extra" / "_ext"))
-import seqlab_wheel  # noqa: E402 - the site's own wheel and stamping code
+import seqlab_wheel
 
 pytestmark = [pytest.mark.site, pytest.mark.slow]
 

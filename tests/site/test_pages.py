@@ -103,7 +103,7 @@ def dead_widgets(page, timeout_ms: int = 10_000) -> tuple[int, list[str]]:
         try:
             page.wait_for_function(f"([c, before]) => ({SIGNATURE_JS})(c) !== before", arg=[control.element_handle(), before],
                                    timeout=timeout_ms)
-        except Exception:
+        except Exception:  # noqa: BLE001 - Playwright's timeout or a detached element: either way the control is dead
             dead.append(f"control {i} ({action}): the view did not change")
     return total - driven_inputs, dead
 

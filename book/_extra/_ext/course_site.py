@@ -22,7 +22,7 @@ from pathlib import Path
 from sphinx.util import logging
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import seqlab_wheel  # noqa: E402 - beside this file, not an installed package
+import seqlab_wheel
 
 log = logging.getLogger(__name__)
 
