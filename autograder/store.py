@@ -2,9 +2,9 @@
 
 Each job has a *fingerprint* (``fingerprint``), a hash of all that decides its result: the
 student's files, the assignment's source and release notebooks and release history, the grader's
-own code (``autograder/``, ``seqlab/``, the versions of Python and the libraries it runs) and the
-sandbox settings. ``ResultStore`` keeps each finished result under
-``OUT/.cache/<student>/<assignment>.json`` with the fingerprint it was graded under; a later run
+own code (``autograder/``, ``seqlab/``, the versions of Python and the libraries it runs), the
+limits (``limits.Limits``) and whether operators are recorded. ``ResultStore`` keeps each finished
+result under ``OUT/.cache/<student>/<assignment>.json`` with the fingerprint it was graded under; a later run
 reuses it while the fingerprint is unchanged, so it grades only what is new or changed, and a run
 stopped midway keeps what it finished.
 

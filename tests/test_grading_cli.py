@@ -133,3 +133,19 @@ def test_missing_folder_is_a_clear_error(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "autograder", "grade", str(tmp_path / "nope"), "--out", str(tmp_path / "o")],
                           cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 2 and "no such folder of submissions" in proc.stderr
+
+
+@pytest.mark.parametrize("option,says", [
+    (("--cell-timeout", "0"), "--cell-timeout 0: give a cell's time limit in seconds, more than 0"),
+    (("--cell-timeout", "-5"), "--cell-timeout -5"),
+    (("--cell-timeout", "nan"), "--cell-timeout nan"),
+    (("--memory-mb", "0"), "--memory-mb 0: a kernel needs more than 0 MB of memory"),
+    (("--workers", "0"), "argument --workers: 0: at least 1 is needed"),
+])
+def test_a_limit_of_zero_is_refused_with_a_message_never_taken_for_the_default(tmp_path, option, says):
+    """Before limits.py, `--cell-timeout 0` was dropped for the default 120 s without a word."""
+    (tmp_path / "submitted").mkdir()
+    proc = subprocess.run([sys.executable, "-m", "autograder", "grade", str(tmp_path / "submitted"), "--out", str(tmp_path / "o"),
+                           *option], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 2 and says in proc.stderr, proc.stderr
+    assert not (tmp_path / "o").exists()  # refused before anything runs
