@@ -179,3 +179,13 @@ def test_checked_wraps_a_function_so_each_call_is_checked():
     e = _fails(checked(softmax, hint="along the last axis"), np.ones((2, 3)))
     assert str(e).startswith("softmax(...) is wrong.") and "out of range" in e.mistake and "last axis" in str(e)
     assert checked(np.sum)(np.ones(3)) == 3.0
+
+
+@pytest.mark.parametrize("name", testing.__all__)
+def test_the_scan_flags_a_student_who_rebinds_any_of_these(name):
+    """The grader's static scan (autograder/judge/scan.py) takes the setup cell's names from this
+    module's ``__all__``: a check added here is guarded there with no second list to keep."""
+    from autograder.judge.scan import scan
+
+    assert scan(f"{name} = lambda *args, **kwargs: None") == [f"line 1: rebinds {name}"]
+    assert scan(f"from seqlab.testing import {name}") == []  # importing it as the setup cell does is fine
