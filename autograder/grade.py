@@ -52,8 +52,12 @@ log = logging.getLogger(__name__)
 
 #: Where the per-submission results live, inside OUT.
 CACHE_DIR = ".cache"
-#: The files of OUT that a run replaces as a whole (feedback/ is moved separately).
-FINAL_FILES = ("gradebook.db", "grading.log", "cells.csv", "grades.csv", "summary.csv")
+#: The files of OUT that a run replaces as a whole (gradebook.db is written in place, the folders
+#: below are moved separately).
+FINAL_FILES = ("grading.log", "cells.csv", "grades.csv", "summary.csv")
+#: The folders of OUT with a subfolder per submission: the feedback pages, and the autograded
+#: notebooks the formgrader opens.
+SUBMISSION_FOLDERS = ("feedback", "autograded")
 
 
 class Interrupted(Exception):
@@ -158,6 +162,7 @@ def _grade(submitted: Path, out: Path, store: ResultStore, counts: dict, ctrl_c:
 
     for stale in out.glob(".staging-*"):  # left by a run that was killed outright (two runs must not share an OUT)
         shutil.rmtree(stale, ignore_errors=True)
+    from . import gradebook
     from .kernel import sandbox
 
     staging = Path(tempfile.mkdtemp(dir=out, prefix=".staging-"))
@@ -169,8 +174,8 @@ def _grade(submitted: Path, out: Path, store: ResultStore, counts: dict, ctrl_c:
             for note in started:
                 say(note)
             started = []
-        if partial and (out / "gradebook.db").exists():
-            shutil.copy2(out / "gradebook.db", staging / "gradebook.db")  # updated there, moved back at the end
+        if (out / "gradebook.db").exists():  # updated there (what the formgrader holds is kept), written back at the end
+            gradebook.snapshot(out / "gradebook.db", staging / "gradebook.db")
         folders = [(s.name, a.name) for s in submitted.iterdir() if s.is_dir() and not s.name.startswith(".")
                    for a in s.iterdir() if a.is_dir() and not a.name.startswith(".")]
         if partial:
@@ -179,9 +184,8 @@ def _grade(submitted: Path, out: Path, store: ResultStore, counts: dict, ctrl_c:
         # looks like a rerun with every submission stored (then likely none needs a worker).
         if force or not all(store.has(s, a) for s, a in folders):
             pool = runner.start(workers, len(folders), cluster)
-        from . import gradebook
 
-        prepared = gradebook.prepare(root, private, staging, only_assignments, submitted, fresh=not partial)
+        prepared = gradebook.prepare(root, private, staging, only_assignments, submitted)
         lap("prepare (nbgrader generate_assignment, release history)")
         report, jobs, statuses = plan_jobs(submitted, out, prepared, roster=roster, only_students=only_students,
                                            settings=course.sandbox_settings(root, submitted, out, private, settings))
@@ -229,24 +233,30 @@ def _grade(submitted: Path, out: Path, store: ResultStore, counts: dict, ctrl_c:
 
 
 def _publish(staging: Path, out: Path, *, partial: bool, touched: list[tuple[str, str]]) -> None:
-    """Move this run's files from ``staging`` into ``out``, each by one rename.
+    """Move this run's files from ``staging`` into ``out``.
 
-    A full run replaces ``feedback/`` as a whole; a partial run (``--only``) replaces the folders
-    of the submissions it ``touched`` and leaves everyone else's pages as they were. The CSVs go last.
+    The gradebook is written into the existing file in one transaction (gradebook.publish). A full run
+    replaces ``feedback/`` and ``autograded/`` each by one rename; a partial run (``--only``) replaces
+    the folders of the submissions it ``touched`` and leaves everyone else's as they were. The CSVs go last.
     """
-    new_fb, out_fb = staging / "feedback", out / "feedback"
-    if partial:
-        for student, a in touched:
-            dest = out_fb / student / a
-            shutil.rmtree(dest, ignore_errors=True)
-            if (new_fb / student / a).is_dir():
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(new_fb / student / a, dest)
-    else:
-        if out_fb.exists():
-            os.replace(out_fb, staging / "feedback.old")  # removed with the staging folder
-        if new_fb.is_dir():
-            os.replace(new_fb, out_fb)
+    from . import gradebook
+
+    if (staging / "gradebook.db").exists():
+        gradebook.publish(staging / "gradebook.db", out / "gradebook.db")
+    for folder in SUBMISSION_FOLDERS:
+        new, old = staging / folder, out / folder
+        if partial:
+            for student, a in touched:
+                dest = old / student / a
+                shutil.rmtree(dest, ignore_errors=True)
+                if (new / student / a).is_dir():
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(new / student / a, dest)
+        else:
+            if old.exists():
+                os.replace(old, staging / f"{folder}.old")  # removed with the staging folder
+            if new.is_dir():
+                os.replace(new, old)
     for name in FINAL_FILES:
         if (staging / name).exists():
             os.replace(staging / name, out / name)

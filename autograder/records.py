@@ -35,13 +35,15 @@ class Job:
 @dataclass
 class NotebookResult:
     """How one notebook was graded: a row per graded cell (None when it could not be run at all), its
-    feedback page, why it could not be graded (``problem``) or a note on it, the bridge's cost."""
+    feedback page, why it could not be graded (``problem``) or a note on it, the bridge's cost, and
+    the autograded notebook (JSON; autograded.py) the formgrader opens and pages are made from."""
 
     cells: list[dict] | None
     feedback: str | None = None
     problem: str | None = None
     note: str | None = None
     bridge: dict = field(default_factory=dict)
+    autograded: str | None = None
 
 
 @dataclass
