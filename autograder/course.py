@@ -67,15 +67,18 @@ NBGRADER_EXCHANGE = Path("/usr/local/share/nbgrader/exchange")
 LOCAL_EXCHANGE = "_build/nbgrader/exchange"
 
 
-def nbgrader_config(root: Path, db_path: Path | None = None) -> Config:
+def nbgrader_config(root: Path, db_path: Path | None = None, exchange: Path | None = None) -> Config:
     """nbgrader settings for a course tree rooted at ``root``.
 
     ``db_path`` defaults to ``root/grading/gradebook.db``: the gradebook that
     ``python -m autograder grade ... --out grading`` writes and that stock ``nbgrader`` commands
-    and the formgrader read (release and grading runs pass their own). The exchange is not set
-    here: see ``local_exchange``.
+    and the formgrader read (release and grading runs pass their own). ``exchange``: a scratch
+    folder for the course's own commands, which use none (nbgrader's API still looks at one);
+    stock commands get theirs from ``nbgrader_config.py`` (``local_exchange``).
     """
     from nbgrader.converters import Autograde
+
+    from .judge import feedback
     from nbgrader.preprocessors import GetGrades
     from nbgrader.preprocessors import OverwriteCells as NbgraderOverwriteCells
 
@@ -98,14 +101,16 @@ def nbgrader_config(root: Path, db_path: Path | None = None) -> Config:
     c.Execute.timeout = CELL_TIMEOUT
     c.Execute.kernel_name = "python3"
     c.GenerateAssignment.create_assignment = True
+    if exchange is not None:
+        exchange.mkdir(parents=True, exist_ok=True)
+        c.Exchange.root = str(exchange)
     # Stock autograde without nbgrader's false "checksum has changed" alarm on hidden tests (stock.py).
     c.Autograde.sanitize_preprocessors = [
         "autograder.stock.OverwriteCells" if p is NbgraderOverwriteCells else p
-        for p in Autograde.class_traits()["sanitize_preprocessors"].default_value]
+        for p in Autograde.class_traits()["sanitize_preprocessors"].default()]
     # Stock generate_feedback (and the formgrader's button) makes the course's own pages: no hidden
     # test, nothing a student printed that can run, math as MathML, a policy against any load.
-    c.GenerateFeedback.preprocessors = [GetGrades, "autograder.judge.feedback.StudentView",
-                                        "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor"]
+    c.GenerateFeedback.preprocessors = [GetGrades, *feedback.PAGE_PREPROCESSORS]
     c.GenerateFeedback.exporter_class = "autograder.judge.feedback.FeedbackExporter"
     # The formgrader renders autograded notebooks in the instructor's own Jupyter server: what a
     # student's code displayed there (stock autograde keeps it as it was) is sanitised by bleach.

@@ -89,7 +89,7 @@ def prepare(root: Path, private: Path, out: Path, only_assignments, submitted: P
         shutil.copytree(root / course.SOURCE_DIR / a, private / course.SOURCE_DIR / a)
     db_path = out / "gradebook.db"
     db_url = f"sqlite:///{db_path}"
-    config = course.nbgrader_config(private, db_path=db_path)
+    config = course.nbgrader_config(private, db_path=db_path, exchange=private / "exchange")
     api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
     _log_to_file(api.log, out / "grading.log")
     notebooks, cells_of, kept = {}, {}, []

@@ -21,11 +21,11 @@ def release(root: Path = course.ROOT, only: list[str] | None = None) -> list[Pat
     """Run ``nbgrader generate_assignment`` for every assignment (or ``only`` those).
 
     Writes ``root/notebooks/<id>/`` (outputs cleared, solutions stubbed, hidden tests
-    removed) and returns the notebooks written. The gradebook it needs is scratch.
+    removed) and returns the notebooks written. The gradebook and exchange it needs are scratch.
     """
     ids = only or course.assignments(root)
     with tempfile.TemporaryDirectory(prefix="release-db-") as tmp:
-        config = course.nbgrader_config(root, db_path=Path(tmp) / "gradebook.db")
+        config = course.nbgrader_config(root, db_path=Path(tmp) / "gradebook.db", exchange=Path(tmp) / "exchange")
         api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
         api.log.setLevel(logging.WARNING)  # nbgrader narrates every file at INFO
         for assignment in ids:

@@ -154,7 +154,11 @@ def with_grades(nb, scores: dict[str, float], comments: dict[str, str | None] | 
 
 
 class StudentView(Preprocessor):
-    """``student_view`` as the preprocessor stock ``nbgrader generate_feedback`` runs (course.py)."""
+    """``student_view`` as a preprocessor of the page's exporter (``PAGE_PREPROCESSORS``)."""
+
+    @default("enabled")
+    def _enabled(self):
+        return True  # nbconvert's preprocessors are off unless enabled; this one must always run
 
     def preprocess(self, nb, resources):
         return student_view(nb), resources
@@ -354,23 +358,26 @@ def with_csp(page: str) -> str:
     return page.replace("<head>", "<head>\n" + _CSP_META, 1)
 
 
+#: What makes a page of a graded notebook, in order: the course's CLI registers them on its
+#: exporter; stock ``generate_feedback`` runs nbgrader's GetGrades, then these (course.py).
+PAGE_PREPROCESSORS = ("autograder.judge.feedback.StudentView", "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor")
+
 _EXPORTER = None
 
 
 def _exporter() -> FeedbackExporter:
     global _EXPORTER
     if _EXPORTER is None:
-        from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
-
         _EXPORTER = FeedbackExporter()
-        _EXPORTER.register_preprocessor(CSSHTMLHeaderPreprocessor(), enabled=True)
+        for name in PAGE_PREPROCESSORS:  # by name, as nbgrader registers them: built with the exporter as parent
+            _EXPORTER.register_preprocessor(name)
     return _EXPORTER
 
 
 def render(nb, notebook: str, score: float, max_score: float) -> str:
     """The page of autograded notebook ``nb`` (grades already on its cells: ``with_grades``)."""
     resources = {"nbgrader": {"notebook": notebook, "score": score, "max_score": max_score, "late_penalty": 0}}
-    page, _ = _exporter().from_notebook_node(student_view(nb), resources=resources)
+    page, _ = _exporter().from_notebook_node(nb, resources=resources)
     return page
 
 
