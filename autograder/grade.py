@@ -210,7 +210,8 @@ def _grade(submitted: Path, out: Path, store: ResultStore, counts: dict, ctrl_c:
                                   on_result=store.save)
         lap(f"grade {len(todo)} submissions")
         report.graded, report.reused = len(results), len(reused)
-        rows = gradebook.merge(report, prepared, reused + results, statuses, staging, partial=partial)
+        rows = gradebook.merge(report, prepared, reused + results, statuses, staging, partial=partial,
+                               live=out / "gradebook.db")
         lap("gradebook and feedback files")
         merge_rows(report, rows, out, partial=partial, dest=staging)
         write_summary(report, staging / "summary.csv", reused + results)

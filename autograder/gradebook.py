@@ -9,7 +9,8 @@ there is no SQLite lock to contend for, whatever the number of workers.
 The gradebook is the one nbgrader's formgrader shows and edits, so a run updates it *in place*:
 it starts from a consistent copy of the previous one (``snapshot``), sets each graded cell's
 ``auto_score`` (and clears the automatic comments) but never touches what an instructor entered
-(``manual_score``, ``extra_credit``, ``manual_comment``, students' names, due dates), writes each
+(``manual_score``, ``extra_credit``, ``manual_comment``, students' names, due dates; grades and
+comments typed while the run graded are read again when it merges), writes each
 submission's time as nbgrader's exchange recorded it (so the formgrader counts it as autograded),
 and is written back into the same file (``publish``), so a formgrader already running sees the
 new grades. A score or comment entered by hand shows in cells.csv, grades.csv and the feedback page
@@ -118,32 +119,44 @@ _CELLS_CHANGED = "Cannot add or remove cells"
 
 @dataclass(frozen=True)
 class ManualEntry:
-    """What an instructor entered in the formgrader for one cell of one submission."""
+    """What an instructor entered in the formgrader for one cell of one submission: a grade
+    (``manual_score``, ``extra_credit``) or a comment (``manual_comment``); None is "nothing"."""
 
     student: str
     assignment: str
     notebook: str
     cell: str
+    kind: str  # "grade" or "comment"
     manual_score: float | None = None
     extra_credit: float | None = None
     manual_comment: str | None = None
 
 
-def take_manual_entries(db_url: str, assignment: str) -> list[ManualEntry]:
-    """Remove every submission of ``assignment`` from the gradebook; return their manual entries."""
+def manual_entries(db_url: str, assignment: str | None = None, *, every_cell: bool = False) -> list[ManualEntry]:
+    """What instructors entered in the gradebook at ``db_url`` (for one assignment, or all): the
+    cells with an entry, or ``every_cell`` (an empty entry says one was cleared)."""
     entries = []
     with Gradebook(db_url, course.COURSE_ID) as gb:
-        for submission in gb.assignment_submissions(assignment):
-            student = submission.student.id
+        submissions = gb.assignment_submissions(assignment) if assignment else gb.db.query(SubmittedAssignment).all()
+        for submission in submissions:
+            student, a = submission.student.id, submission.assignment.name
             for nb in submission.notebooks:
                 for g in nb.grades:
-                    if g.manual_score is not None or g.extra_credit is not None:
-                        entries.append(ManualEntry(student, assignment, nb.name, g.name, manual_score=g.manual_score,
+                    if every_cell or g.manual_score is not None or g.extra_credit is not None:
+                        entries.append(ManualEntry(student, a, nb.name, g.name, "grade", manual_score=g.manual_score,
                                                    extra_credit=g.extra_credit))
                 for c in nb.comments:
-                    if c.manual_comment:
-                        entries.append(ManualEntry(student, assignment, nb.name, c.name, manual_comment=c.manual_comment))
-            gb.remove_submission(assignment, student)
+                    if every_cell or c.manual_comment:
+                        entries.append(ManualEntry(student, a, nb.name, c.name, "comment", manual_comment=c.manual_comment))
+    return entries
+
+
+def take_manual_entries(db_url: str, assignment: str) -> list[ManualEntry]:
+    """Remove every submission of ``assignment`` from the gradebook; return their manual entries."""
+    entries = manual_entries(db_url, assignment)
+    with Gradebook(db_url, course.COURSE_ID) as gb:
+        for submission in gb.assignment_submissions(assignment):
+            gb.remove_submission(assignment, submission.student.id)
     return entries
 
 
@@ -181,13 +194,16 @@ def submission_time(folder: Path | None):
         return None
 
 
-def merge(report, prepared: dict, results: list, statuses: dict, out: Path, *, partial: bool) -> list[dict]:
+def merge(report, prepared: dict, results: list, statuses: dict, out: Path, *, partial: bool,
+          live: Path | None = None) -> list[dict]:
     """Write results into the gradebook, feedback/ and autograded/ of ``out``; return this run's
     cells.csv rows. A full run leaves in the gradebook exactly the submissions it graded; a
-    partial one (``--only``) replaces those of its students."""
+    partial one (``--only``) replaces those of its students. ``live``: the gradebook the formgrader
+    uses, whose manual entries are read again now, so that what was typed while this run graded is kept."""
     by_key = {(r.student, r.assignment): r for r in results}  # records.JobResult
     kept = {}
-    for e in prepared.get("kept_manual", []):
+    typed = manual_entries(f"sqlite:///{live}", every_cell=True) if live is not None and live.exists() else []
+    for e in list(prepared.get("kept_manual", [])) + typed:  # the latest last: it wins
         kept.setdefault((e.student, e.assignment), []).append(e)
     rows = []
     with Gradebook(prepared["db_url"], course.COURSE_ID) as gb:
@@ -234,12 +250,13 @@ def merge(report, prepared: dict, results: list, statuses: dict, out: Path, *, p
 
 
 def _put_back(entries: list, grades: dict, comments: dict) -> None:
-    """Manual entries taken before the assignment's cells changed, onto the cells that remain."""
+    """Manual entries (kept from before the assignment's cells changed, or as the formgrader's
+    gradebook holds them now) onto the cells of the submission that have them."""
     for e in entries:
-        if (e.notebook, e.cell) in grades and (e.manual_score is not None or e.extra_credit is not None):
+        if e.kind == "grade" and (e.notebook, e.cell) in grades:
             grades[(e.notebook, e.cell)].manual_score = e.manual_score
             grades[(e.notebook, e.cell)].extra_credit = e.extra_credit
-        if (e.notebook, e.cell) in comments and e.manual_comment:
+        elif e.kind == "comment" and (e.notebook, e.cell) in comments:
             comments[(e.notebook, e.cell)].manual_comment = e.manual_comment
 
 
