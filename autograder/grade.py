@@ -9,7 +9,10 @@ Layout written under ``OUT``:
 - ``summary.csv``  per assignment: students, mean, median, and the cost per submission (worker
                    seconds, bridge calls, bytes, seconds); per graded cell: how many lost it
 - ``feedback/<student_id>/<assignment_id>/<notebook>.html`` (no hidden test source)
-- ``gradebook.db`` nbgrader's SQLite gradebook (written by this process only)
+- ``autograded/<student_id>/<assignment_id>/<notebook>.ipynb`` the notebook as graded (autograded.py),
+                   what nbgrader's formgrader opens
+- ``gradebook.db`` nbgrader's SQLite gradebook (written by this process only; updated in place, so
+                   what an instructor typed in the formgrader stays: gradebook.py)
 - ``grading.log``  what nbgrader said while preparing the assignments
 - ``.cache/<student_id>/<assignment_id>.json`` each submission's result and its fingerprint (store.py)
 
@@ -23,8 +26,9 @@ The pipeline: plan (plan.py: which submissions, checked before anything runs) ->
 stored result of every submission whose fingerprint is unchanged, run the other jobs on workers
 (local pool or Dask; worker.py), storing each result as it arrives -> merge all of them into
 the one gradebook and the CSVs. Everything of OUT is built in a staging folder inside OUT and
-moved into place by renames at the very end, so a run that stops early (Ctrl-C, a crash)
-leaves the previous complete files as they were, plus the results it stored.
+moved into place at the very end (by renames; the gradebook by one SQLite transaction into the
+same file), so a run that stops early (Ctrl-C, a crash) leaves the previous complete files as
+they were, plus the results it stored.
 
 Ctrl-C stops a run cleanly: the workers, fork servers and kernels are killed, the staging
 folder goes, and ``grade`` raises ``Interrupted`` (the CLI prints its one line, exit status 130).
