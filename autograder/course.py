@@ -112,9 +112,11 @@ def nbgrader_config(root: Path, db_path: Path | None = None, exchange: Path | No
     # test, nothing a student printed that can run, math as MathML, a policy against any load.
     c.GenerateFeedback.preprocessors = [GetGrades, *feedback.PAGE_PREPROCESSORS]
     c.GenerateFeedback.exporter_class = "autograder.judge.feedback.FeedbackExporter"
-    # The formgrader renders autograded notebooks in the instructor's own Jupyter server: what a
-    # student's code displayed there (stock autograde keeps it as it was) is sanitised by bleach.
+    # The formgrader renders autograded notebooks in the instructor's own Jupyter server, where a
+    # student's script would act as the instructor: what their code displayed (stock autograde keeps
+    # it as it ran) is sanitised by bleach, and their markdown goes through the pages' safe filter.
     c.HTMLExporter.sanitize_html = True
+    c.HTMLExporter.filters = {"markdown2html": "autograder.judge.feedback.safe_markdown"}
     c.Application.log_level = "WARN"  # the spelling every nbgrader app accepts (FormgradeExtension rejects "WARNING")
     return c
 

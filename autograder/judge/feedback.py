@@ -267,12 +267,16 @@ def _allowed_attribute(tag: str, name: str, value: str) -> bool:
     return tag in ("td", "th") and name == "align"
 
 
-def safe_markdown_html(markdown: str, render) -> str:
-    """``markdown`` as HTML that cannot run or load anything: its math set aside, the rest rendered
-    by ``render`` (nbconvert's markdown renderer), sanitised by bleach (a tag not allowed is shown
-    as text, an attribute not allowed dropped), then the formulas put back as MathML."""
+def safe_markdown(markdown) -> str:
+    """A markdown text as HTML that cannot run or load anything: its math set aside, the rest
+    rendered by nbconvert's markdown renderer with raw HTML escaped, sanitised by bleach (a tag not
+    allowed is shown as text, an attribute not allowed dropped: links go to web addresses only,
+    pictures only from ``data:``), then the formulas put back as MathML. The markdown filter of the
+    feedback pages, and of the formgrader's view of a submission (course.py)."""
     import bleach
+    from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
 
+    markdown = _text(markdown)
     key = "mathslot" + hashlib.sha256(markdown.encode("utf-8", "surrogatepass")).hexdigest()[:16]  # not typeable
     formulas = []
 
@@ -280,9 +284,10 @@ def safe_markdown_html(markdown: str, render) -> str:
         formulas.append(tex_to_mathml(tex, display))
         return f"{key}x{len(formulas) - 1}x"
 
-    text = _replace_math(markdown, slot)
-    clean = bleach.clean(render(text), tags=_TAGS, attributes=_allowed_attribute,
-                         protocols={"http", "https", "mailto", "data"}, strip=False, strip_comments=True)
+    html = MarkdownWithMath(renderer=IPythonRenderer(escape=True, exclude_anchor_links=True)).render(
+        _replace_math(markdown, slot))
+    clean = bleach.clean(html, tags=_TAGS, attributes=_allowed_attribute, protocols={"http", "https", "mailto", "data"},
+                         strip=False, strip_comments=True)
     return re.sub(f"{key}x(\\d+)x", lambda m: formulas[int(m.group(1))], clean)
 
 
@@ -299,7 +304,7 @@ def _formgrader_dir() -> str:
 
 class FeedbackExporter(HTMLExporter):
     """nbgrader's feedback template, made safe and offline (step 2). Stock ``generate_feedback``
-    uses it too (course.py). Its markdown filter is ``safe_markdown_html``; every page gets the
+    uses it too (course.py). Its markdown filter is ``safe_markdown``; every page gets the
     ``CSP`` meta first thing in its head. (HTMLExporter's BeautifulSoup pass, alt text and tab stops
     for the JupyterLab template, is skipped: the classic template has no such elements, 0.2 s a page.)"""
 
@@ -327,16 +332,7 @@ class FeedbackExporter(HTMLExporter):
 
     def default_filters(self):
         yield from super().default_filters()
-        yield ("markdown2html", self._markdown2html)
-
-    def _markdown2html(self, source):
-        from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
-
-        def render(text):
-            return MarkdownWithMath(renderer=IPythonRenderer(escape=True, anchor_link_text=self.anchor_link_text,
-                                                             exclude_anchor_links=True)).render(text)
-
-        return safe_markdown_html(_text(source), render)
+        yield ("markdown2html", safe_markdown)
 
     def from_notebook_node(self, nb, resources=None, **kw):
         from nbconvert.exporters.templateexporter import TemplateExporter
