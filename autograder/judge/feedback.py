@@ -45,7 +45,7 @@ _CSP_META = f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
 # --- step 1: the student's view of an autograded notebook --------------------------------------
 
 _BEGIN_HIDDEN, _END_HIDDEN = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"  # nbgrader's ClearHiddenTests delimiters
-#: Output types kept, and the picture types kept as pictures (after a base64 check).
+#: The picture types an output keeps as pictures (after a base64 check); the rest become text.
 _PICTURES = ("image/png", "image/jpeg")
 _BASE64 = re.compile(r"[A-Za-z0-9+/=\s]*")
 
