@@ -11,8 +11,9 @@ and load from another host in whoever opens her pages.
 Then, in order: the instructor's commands (release, list, collect, the course's grading CLI);
 every formgrader page in Chromium shows the CLI's scores and opens each submission; a TA types a
 score and a comment in the formgrader, bob resubmits, and the regrade keeps both (gradebook, CSVs,
-page); stock ``nbgrader autograde`` gives the CLI's scores without a checksum alarm; stock
-``generate_feedback --force`` writes the course's pages; ``release_feedback`` and each student's
+page); stock ``nbgrader autograde`` gives the CLI's scores without a checksum alarm; the
+formgrader's Generate Feedback button and stock ``generate_feedback --force`` write the course's
+pages; ``release_feedback`` and each student's
 ``fetch_feedback``; what each student received has no hidden-test line and loads nothing from
 anywhere; mallory's pages run nothing and load nothing (while the same notebook through plain
 nbconvert does both). Screenshots: ``_build/test-artifacts/term-*.png``.
@@ -363,11 +364,22 @@ def test_stock_autograde_gives_the_clis_scores_without_a_checksum_alarm(term):
     assert {r["student_id"]: float(r["score"]) for r in read_csv(term.root / "grades.csv")} == _cli_grades(term)
 
 
-def test_stock_feedback_is_the_courses_and_each_student_fetches_only_theirs(term, browser):
+def test_stock_feedback_is_the_courses_and_each_student_fetches_only_theirs(term, formgrader, browser):
+    made = {n: term.root / "grading" / "feedback" / n / A / f"{A}.html" for n in STUDENTS}
+    made["mallory"].unlink()
+    tab = _formgrader_tab(browser, formgrader)
+    try:  # the formgrader's Generate Feedback button, for one student
+        page = tab.open(formgrader.url(f"formgrader/manage_submissions/{A}"))
+        page.locator("table tbody tr", has_text="mallory").locator("td.generate-feedback a").click()
+        page.get_by_text("Successfully generated feedback").wait_for()
+        tab.shot("11-generate-feedback-button", full_page=False)
+    finally:
+        tab.close()
+    by_button = made["mallory"].read_text(encoding="utf-8")
     term.teacher.run("nbgrader", "generate_feedback", A, "--force")
+    assert made["mallory"].read_text(encoding="utf-8") == by_button  # the button and the command: one page maker
     release = published_text(term.root / "notebooks" / A / NB)
     hidden = {line: src for line, src in secret_lines().items() if src.endswith("_hidden)") and line not in release}
-    made = {n: term.root / "grading" / "feedback" / n / A / f"{A}.html" for n in STUDENTS}
     assert not find_leaks(made.values(), hidden)
     for name, path in made.items():
         assert 'http-equiv="Content-Security-Policy"' in path.read_text(encoding="utf-8")
