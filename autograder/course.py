@@ -77,10 +77,10 @@ def nbgrader_config(root: Path, db_path: Path | None = None, exchange: Path | No
     stock commands get theirs from ``nbgrader_config.py`` (``local_exchange``).
     """
     from nbgrader.converters import Autograde
-
-    from .judge import feedback
     from nbgrader.preprocessors import GetGrades
     from nbgrader.preprocessors import OverwriteCells as NbgraderOverwriteCells
+
+    from .judge import feedback
 
     ensure_tools_on_path()
     db_path = db_path or root / GRADING_DIR / "gradebook.db"
