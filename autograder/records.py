@@ -37,7 +37,8 @@ class NotebookResult:
     """How one notebook was graded: a row per graded cell (None when it could not be run at all), its
     feedback page, why it could not be graded (``problem``) or a note on it, the bridge's cost, and
     ``answers``: the student's answer cells (grade_id -> source, as graded) of the functions whose
-    tests named a mistake, the class report's excerpts (only those, to keep stored results small)."""
+    tests named a mistake, the class report's excerpts (only those, to keep stored results small);
+    and the autograded notebook (JSON; autograded.py) the formgrader opens and pages are made from."""
 
     cells: list[dict] | None
     feedback: str | None = None
@@ -45,6 +46,7 @@ class NotebookResult:
     note: str | None = None
     bridge: dict = field(default_factory=dict)
     answers: dict[str, str] = field(default_factory=dict)
+    autograded: str | None = None
 
 
 @dataclass
