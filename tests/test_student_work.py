@@ -277,6 +277,8 @@ def _make_book(clone: Path) -> subprocess.CompletedProcess:
     """The student's `make book`. The environment is the course's own (linked in): -o keeps make from
     reinstalling it or rewriting its JupyterLab settings, which it would for a clone's newer files."""
     env = dict(os.environ, PATH=f"{clone / '.venv' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}")
+    for var in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS"):  # a student's shell, not the `make test` that runs this
+        env.pop(var, None)
     r = subprocess.run(["make", "-o", ".venv/.installed", "-o", ".venv/etc/jupyter/jupyter_server_config.py", "book"],
                        cwd=clone, env=env, capture_output=True, text=True, timeout=1800)
     assert r.returncode == 0, f"make book exited {r.returncode}:\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}"

@@ -1,9 +1,9 @@
 """Tests of the tests for 02-rnn, plus the PyTorch module on the meta device and on CUDA."""
-from pathlib import Path
 
 import pytest
 import torch
 
+from tests.attack_cells import attack_cells
 from tests.chapters.standard import solution_run, standard_tests
 from tests.harness import Mistake, edit
 
@@ -143,7 +143,7 @@ class RNN(torch.nn.Module):
 # The attack suite's RNN (tests/attacks/builtin_dynamic.py): nn.RNN reached by a computed name and
 # run by torch.func.functional_call on the course's parameters.
 MISTAKES["RNN"]["nn.RNN behind a computed name, run by functional_call"] = Mistake(
-    (Path(__file__).resolve().parents[1] / "attacks" / "builtin_dynamic.py").read_text().split("\n", 1)[1],
+    attack_cells("builtin_dynamic")["RNN"],
     hint="looks up a name at run time")
 MISTAKES["rnn_step"]["calls the course's reference answer"] = Mistake("""
 def rnn_step(x_t, h_prev, W_xh, W_hh, b_h):
