@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import warnings
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
 
-from seqlab import ownwork
+from seqlab import diagnose, factories, ownwork
 
 __all__ = [
     "CheckError",
@@ -89,7 +90,9 @@ def check_shape(name: str, got: Any, expected_shape: tuple[int, ...], hint: str 
         _fail(name, "got None: did the function forget to `return` its result?")
     shape = tuple(getattr(got, "shape", np.shape(got)))
     if shape != tuple(expected_shape):
-        _fail(name, f"expected shape {tuple(expected_shape)}, got {shape}", hint and f"hint: {hint}")
+        slip = diagnose.shape_slip(expected_shape, shape)
+        _fail(name, f"expected shape {tuple(expected_shape)}, got {shape}", slip and f"likely mistake: {slip}",
+              hint and f"hint: {hint}")
 
 
 def check_dtype(name: str, got: Any, expected: Any, hint: str = "") -> None:
@@ -138,9 +141,9 @@ def check_close(
     try:
         got_np = to_numpy(got)
     except Exception:  # noqa: BLE001 - anything unconvertible is simply the wrong answer
-        _fail(name, f"expected an array of shape {expected_np.shape}, got {_describe(got)}")
+        _fail(name, f"expected an array of shape {expected_np.shape}, got {_describe(got)}", _unpacking_slip(got))
     if got_np.dtype == object:
-        _fail(name, f"expected an array of shape {expected_np.shape}, got {_describe(got)}")
+        _fail(name, f"expected an array of shape {expected_np.shape}, got {_describe(got)}", _unpacking_slip(got))
     if got_np.shape == expected_np.shape and np.allclose(got_np, expected_np, rtol=rtol, atol=atol, equal_nan=False):
         return
     # Only a wrong answer reads ``mistakes`` (the oracles compute them lazily: a right one never pays).
@@ -148,6 +151,8 @@ def check_close(
         (label for label, value in (mistakes or {}).items() if _matches(got_np, value, rtol, atol)),
         None,
     )
+    if likely is None and got_np.shape != expected_np.shape:
+        likely = diagnose.shape_slip(expected_np.shape, got_np.shape) or None
     mistake_line = likely and f"likely mistake: {likely}"
     hint_line = hint and f"hint: {hint}"
     if got_np.shape != expected_np.shape:
@@ -167,6 +172,14 @@ def check_close(
         mistake_line,
         hint_line,
     )
+
+
+def _unpacking_slip(got: Any) -> str:
+    """What a list or tuple where one array belongs usually means."""
+    if isinstance(got, (list, tuple)) and got and all(isinstance(g, (np.ndarray, torch.Tensor)) for g in got):
+        return ("likely mistake: a list of arrays came back where one array belongs: are the results returned "
+                "in the documented order, and stacked into one array?")
+    return ""
 
 
 def check_equal(name: str, got: Any, expected: Any, hint: str = "", mistakes: Mapping[str, Any] | None = None) -> None:
@@ -193,34 +206,72 @@ def check_raises(
     _fail(name, f"expected {exc_type.__name__}, but nothing was raised", hint and f"hint: {hint}")
 
 
+#: Words by which an error raised under the meta default device is about where a tensor lives.
+_DEVICE_WORDS = ("meta", "device")
+
+
+def _device_message(what: str, code: Sequence[Any], first: str) -> str:
+    """Why ``what`` is not device-clean: the calls in ``code`` that leave the device out, or the
+    general rule when none is found."""
+    bare = factories.describe(factories.bare_factories(code, ("device",)))
+    lines = [f"{what} is not device-clean.",
+             "It failed with PyTorch's default device set to 'meta', so some tensor was created without the",
+             "device of the inputs or parameters (a new tensor lands on the default device).",
+             f"likely mistake: {bare}" if bare else
+             "likely mistake: a tensor was created without device=: write torch.zeros(N, H, device=X.device, "
+             "dtype=X.dtype) instead of torch.zeros(N, H) (or X.new_zeros(N, H)), and never .cuda() or .cpu()",
+             first]
+    return "\n  ".join(line for line in lines if line)
+
+
 @contextlib.contextmanager
-def meta_default_device(what: str) -> Iterator[None]:
+def meta_default_device(what: str, *code: Any, hint: str = "") -> Iterator[None]:
     """Run a block with PyTorch's default device set to ``meta``.
 
-    Code that creates a tensor without ``device=`` (``torch.zeros(n)``) then gets a meta
-    tensor, and mixing it with the real inputs raises; we turn that into a clear message.
+    Code that creates a tensor without ``device=`` (``torch.zeros(n)``) then gets a meta tensor,
+    and mixing it with the real inputs raises; we turn that into a clear message, which lists the
+    calls in ``code`` (the student's functions, classes or modules under test) that leave the
+    device out. An error that has nothing to do with devices (a shape error, say) is reported as
+    what it is, with its likely cause and ``hint``.
     """
     try:
         with torch.device("meta"):
             yield
-    except (RuntimeError, NotImplementedError, TypeError, ValueError) as e:
-        raise CheckError(
-            f"{what} is not device-clean.\n"
-            "  It failed with PyTorch's default device set to 'meta', which means some tensor was\n"
-            "  created without the device (and dtype) of the inputs or parameters, e.g.\n"
-            "  torch.zeros(N, H) instead of torch.zeros(N, H, device=X.device, dtype=X.dtype).\n"
-            f"  The error was: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-        ) from None
+    except CheckError as e:  # a check inside the block found a tensor on 'meta': say which call made it
+        text = str(e)
+        if "on meta" in text and code:
+            bare = factories.describe(factories.bare_factories(code, ("device",)))
+            if bare:
+                raise CheckError(f"{text}\n  likely mistake: {bare}") from None
+        raise
+    except NotImplementedError:
+        raise CheckError(f"{what}: the function is not written yet (it raised NotImplementedError).") from None
+    except (RuntimeError, TypeError, ValueError, IndexError, AttributeError) as e:
+        first = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:400]
+        if any(w in str(e).lower() for w in _DEVICE_WORDS):
+            raise CheckError(_device_message(what, code, f"The error was: {first}")) from None
+        cause = likely_cause(e)
+        raise CheckError(f"{what} is wrong.\n  it raised {first}"
+                         + (f"\n  likely mistake: {cause}" if cause else "")
+                         + (f"\n  hint: {hint}" if hint else "")) from None
 
 
 def check_tensor_on(name: str, got: Any, like: torch.Tensor) -> None:
     """``got`` is a tensor on the device and of the dtype of ``like``."""
     check_type(name, got, torch.Tensor)
     if got.device != like.device or got.dtype != like.dtype:
+        why = []
+        if got.device != like.device:
+            why.append(f"a tensor made without device= lands on the default device ({got.device.type} here): "
+                       f"create it with device=X.device, X an input or a parameter")
+        if got.dtype != like.dtype:
+            why.append(f"a tensor made without dtype= is {torch.get_default_dtype()}, and a float64 constant turns "
+                       f"float32 inputs into float64: create it with dtype=X.dtype (or X.new_zeros(...))")
         _fail(
             name,
             f"expected a tensor on {like.device} with dtype {like.dtype}, "
             f"got one on {got.device} with dtype {got.dtype}",
+            "likely mistake: " + "; ".join(why),
             "hint: create tensors with device=<input>.device, dtype=<input>.dtype",
         )
 
@@ -320,33 +371,10 @@ def check_implemented(obj: Any) -> None:
                          + f" helpers that compute an earlier chapter's answer (seqlab.given){without}.")
 
 
-#: (words in an error raised inside the student's code, what it most likely means). The first match
-#: wins, so the specific patterns come first.
-_CAUSES: tuple[tuple[tuple[str, ...], str], ...] = (
-    (("is on the meta device", "meta tensor", "device type meta", "meta and cpu", "cpu and meta",
-      "expected all tensors to be on the same device"),
-     "a tensor was created on the wrong device: create new tensors with device=X.device "
-     "(e.g. torch.zeros(N, H, device=X.device, dtype=X.dtype)) and never call .cuda() or .cpu() inside"),
-    (("dtype", "double", "expected scalar type", "float != ", "found float", "found double"),
-     "a tensor was created with the wrong dtype: torch.zeros(N, H) is float32 while the input may be "
-     "float64; pass dtype=X.dtype (and device=X.device), or use X.new_zeros(N, H)"),
-    (("mismatch in its core dimension", "not aligned", "shapes cannot be multiplied", "size mismatch",
-      "must match the size of tensor", "inconsistent tensor size"),
-     "a matrix product got operands whose inner sizes do not match: a weight is transposed, two weights "
-     "are swapped, or .T was used on a batch (.T reverses every axis: use np.swapaxes(K, -1, -2) or "
-     "K.transpose(-2, -1) to swap the last two)"),
-    (("could not be broadcast",),
-     "two arrays of incompatible shapes were combined: check which axis each one has (keepdims=True "
-     "keeps a reduced axis for broadcasting)"),
-    (("out of bounds", "out of range", "dimension out of range"),
-     "an index or an axis is out of range: check the shape of each input and which axis you index"),
-)
-
-
-def likely_cause(error: BaseException) -> str:
-    """The likely mistake behind an exception raised inside a student's function ("" if unknown)."""
-    text = f"{type(error).__name__}: {error}".lower()
-    return next((cause for words, cause in _CAUSES if any(w in text for w in words)), "")
+def likely_cause(error: BaseException, args: Sequence[Any] = ()) -> str:
+    """The likely mistake behind an exception raised inside a student's function ("" if unknown);
+    ``args``, the arguments of the call, explain some shape errors (see :mod:`seqlab.diagnose`)."""
+    return diagnose.error_cause(error, args)
 
 
 def call_checked(name: str, fn: Callable[..., Any], *args: Any, hint: str = "", **kwargs: Any) -> Any:
@@ -355,19 +383,32 @@ def call_checked(name: str, fn: Callable[..., Any], *args: Any, hint: str = "", 
 
     A test wraps a call to the student's function in this, so a raw NumPy or PyTorch error
     ("matmul: Input operand 1 has a mismatch in its core dimension 0 ...") reaches the student
-    with its probable cause. ``hint`` (what the function must do) is added to the message.
+    with its probable cause. ``hint`` (what the function must do) is added to the message. A
+    device or dtype error also lists the calls in ``fn``'s source that leave them out.
     """
+    caught: list = []
     try:
-        return fn(*args, **kwargs)
-    except CheckError:
-        raise
-    except NotImplementedError:
-        raise CheckError(f"{name}: the function is not written yet (it raised NotImplementedError).") from None
-    except Exception as e:  # noqa: BLE001 - any error of the student's code is reported, not re-raised
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        cause = likely_cause(e)
-        _fail(name, f"it raised {type(e).__name__}: {first}"[:400], cause and f"likely mistake: {cause}",
-              hint and f"hint: {hint}")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                return fn(*args, **kwargs)
+            except CheckError:
+                raise
+            except NotImplementedError:
+                raise CheckError(f"{name}: the function is not written yet (it raised NotImplementedError).") from None
+            except Exception as e:  # noqa: BLE001 - any error of the student's code is reported, not re-raised
+                first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+                cause = diagnose.error_cause(e, [*args, *kwargs.values()], [str(w.message) for w in caught])
+                for what in ("device", "dtype"):
+                    if cause.startswith(f"a tensor was created on the wrong {what}") or cause.startswith(
+                            f"a tensor was created with the wrong {what}"):
+                        bare = factories.describe(factories.bare_factories([fn], (what,)), what)
+                        cause = f"{cause}; {bare}" if bare else cause
+                _fail(name, f"it raised {type(e).__name__}: {first}"[:400], cause and f"likely mistake: {cause}",
+                      hint and f"hint: {hint}")
+    finally:  # the student still sees the warnings of the call, once it is over
+        for w in caught:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
 
 
 def checked(fn: Callable[..., Any], hint: str = "") -> Callable[..., Any]:

@@ -16,7 +16,6 @@ import atexit
 import functools
 import importlib.util
 import shutil
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,7 +116,8 @@ class Naming:
 
 def naming_of(assignment: str, function: str, mistake: Mistake | str, *, skip_tags: tuple[str, ...] = (),
               cut: bool = False) -> Naming:
-    """Run ``mistake`` in ``function`` and judge how its failure messages name it."""
+    """Run ``mistake`` in ``function`` and judge how its failure messages name it: every failing cell
+    must carry the hint words (below the line that names the call, which may share them by chance)."""
     m = as_mistake(mistake)
     nb = notebook_for(assignment, function, cut)
     run = run_notebook(nb, {function: m.source}, skip_tags=skip_tags)
@@ -125,7 +125,10 @@ def naming_of(assignment: str, function: str, mistake: Mistake | str, *, skip_ta
     messages = {g: run.failures[g] for g in cells}
     generic = bool(cells) and all(any(w in msg.lower() for w in GENERIC_NAMING) for msg in messages.values())
     words = [w.lower() for w in m.hint_words()]
-    named = (bool(cells) and not missing_hint(run, cells, m.hint_words())) if words else generic
+    # the words must name the mistake, not the call: a check's first line ("dh_prev from ... is wrong.") is left out
+    told = {g: msg.split("\n", 1)[1] if msg.startswith("CheckError") and "\n" in msg else msg
+            for g, msg in messages.items()}
+    named = (bool(cells) and all(all(w in msg.lower() for w in words) for msg in told.values())) if words else generic
     wrong = [line.strip() for msg in messages.values() for line in msg.splitlines()
              if line.strip().lower().startswith("likely mistake") and words
              and not all(w in line.lower() for w in words)]
