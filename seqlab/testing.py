@@ -256,15 +256,15 @@ def meta_default_device(what: str, *code: Any, hint: str = "") -> Iterator[None]
                          + (f"\n  hint: {hint}" if hint else "")) from None
 
 
-def check_tensor_on(name: str, got: Any, like: torch.Tensor) -> None:
-    """``got`` is a tensor on the device and of the dtype of ``like``."""
+def check_tensor_on(name: str, got: Any, like: torch.Tensor, *, dtype: bool = True) -> None:
+    """``got`` is a tensor on the device and (unless ``dtype=False``) of the dtype of ``like``."""
     check_type(name, got, torch.Tensor)
-    if got.device != like.device or got.dtype != like.dtype:
+    if got.device != like.device or (dtype and got.dtype != like.dtype):
         why = []
         if got.device != like.device:
             why.append(f"a tensor made without device= lands on the default device ({got.device.type} here): "
                        f"create it with device=X.device, X an input or a parameter")
-        if got.dtype != like.dtype:
+        if dtype and got.dtype != like.dtype:
             why.append(f"a tensor made without dtype= is {torch.get_default_dtype()}, and a float64 constant turns "
                        f"float32 inputs into float64: create it with dtype=X.dtype (or X.new_zeros(...))")
         _fail(

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness import (ROOT, Mistake, Run, as_mistake, check_alternative, check_mistake, cut_notebook,
-                           graded_ids, missing_hint, run_notebook, source_notebook, stub_sources, tests_of)
+                           graded_ids, run_notebook, source_notebook, stub_sources, tests_of)
 
 _TMP = Path(tempfile.mkdtemp(prefix="seqlab-cut-"))
 atexit.register(shutil.rmtree, _TMP, ignore_errors=True)
