@@ -173,10 +173,18 @@ def _shape_of(x: Any) -> tuple[int, ...] | None:
         return None
 
 
+def _matmul_operands(text: str) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+    """The two operands' shapes of a PyTorch matrix-product error, ``(2x3 and 5x5)``."""
+    m = re.search(r"\((\d+(?:x\d+)+) and (\d+(?:x\d+)+)\)", text)
+    return (tuple(int(s) for s in m.group(1).split("x")), tuple(int(s) for s in m.group(2).split("x"))) if m else None
+
+
 def _argument_clues(text: str, args: Sequence[Any]) -> list[str]:
     """What the shapes named in an error are, read off the arguments' shapes: a whole sequence
-    ``X[n]`` of a batch ``(N, T, D)`` where one step ``X[:, s]`` belongs is the usual one."""
+    ``X[n]`` of a batch ``(N, T, D)`` where one step ``X[:, s]`` belongs, or a state made with the
+    input's width (like ``X[:, 0]``) multiplied by a square hidden-to-hidden matrix."""
     named = set(shapes_in(text))
+    operands = _matmul_operands(text)
     clues = []
     for x in args:
         shape = _shape_of(x)
@@ -186,6 +194,11 @@ def _argument_clues(text: str, args: Sequence[Any]) -> list[str]:
         if (T, D) in named:
             clues.append(f"{_axes((T, D))} is the shape of one whole sequence X[n] of the {_axes(shape)} input: "
                          f"the time steps are axis 1, so step s of every sequence is X[:, s], of shape {_axes((N, D))}")
+        if operands and operands[0] == (N, D) and len(operands[1]) == 2 and operands[1][0] == operands[1][1] != D:
+            k = operands[1][0]
+            clues.append(f"an array of shape {_axes((N, D))}, the shape of one input step X[:, s], was multiplied by "
+                         f"a square ({k}, {k}) matrix: a state made like the input (width D = {D}) where a state of "
+                         f"shape (N, H) = {_axes((N, k))} belongs?")
     return clues
 
 

@@ -86,6 +86,11 @@ def rnn_forward_mistakes(X, h0, W_xh, W_hh, b_h) -> dict:
         "the bias b_h is missing": rnn_forward(X, h0, W_xh, W_hh, 0 * b_h),
         "W_hh is transposed: use h_prev @ W_hh": rnn_forward(X, h0, W_xh, W_hh.T, b_h),
         "the time and batch axes are swapped: stack the states along axis 1, H is (N, T, H)": np.swapaxes(H, 0, 1),
+        "only the last state h_T is returned: H holds every state h_1..h_T, shape (N, T, H)": H[:, -1],
+        "the first time step is skipped (the loop starts at 1): H[:, s] is the state after input X[:, s], "
+        "for s = 0..T-1": rnn_forward(X[:, 1:], h0, W_xh, W_hh, b_h),
+        "the states were made as (1, N, H), the layout of nn.RNN: the course's states are (N, H), so H is "
+        "(N, T, H)": np.swapaxes(H, 0, 1)[None],
     }
     if W_xh.shape == W_hh.shape:
         out["W_xh and W_hh are swapped"] = rnn_forward(X, h0, W_hh, W_xh, b_h)
