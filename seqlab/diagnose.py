@@ -72,9 +72,10 @@ def shape_slip(expected: Sequence[int], got: Sequence[int]) -> str:
         if len(differ) == 1:
             i = differ[0]
             if abs(G[i] - E[i]) == 1:
-                return (f"off by one along axis {i}: {G[i]} entries instead of {E[i]} (one too "
-                        f"{'many' if G[i] > E[i] else 'few'}: the initial state included, or the first or last "
-                        f"step left out?)")
+                why = ("one too many: the initial state included, or a loop that runs one step too far?"
+                       if G[i] > E[i] else "one too few: the first or the last step left out, or a range that "
+                       "stops one short?")
+                return f"off by one along axis {i}: {G[i]} entries instead of {E[i]} ({why})"
             if G[i] == 2 * E[i]:
                 return (f"axis {i} is twice as long as it should be: two arrays were concatenated along it where "
                         f"they should be added")

@@ -93,6 +93,15 @@ def rnn_step_backward_mistakes(dh_t, x_t, h_prev, W_xh, W_hh, b_h) -> dict:
         right[0], local @ W_hh, right[2], right[3], right[4])
     out["dW_hh uses h_t: it is h_prevᵀ @ (local gradient), with the state that went into the step"] = (
         right[0], right[1], right[2], h_t.T @ local, right[4])
+    out["db_h is averaged over the batch (a mean): the loss sums over the batch, so db_h sums too (axis 0)"] = (
+        right[:4] + (right[4] / len(x_t),))
+    out["db_h is summed over axis 1 (the hidden units): sum the local gradient over the batch, axis 0, "
+        "to get shape (H,)"] = right[:4] + (local.sum(axis=1),)
+    if W_xh.shape[0] == W_xh.shape[1]:
+        out["dx_t uses W_xh untransposed: it is (local gradient) @ W_xhᵀ"] = (local @ W_xh,) + right[1:]
+    out["dh_prev was also multiplied by 1 - h_prev**2: that derivative belongs to the previous step's "
+        "backward pass, which applies it to the gradient it receives"] = (
+        right[0], right[1] * (1 - h_prev ** 2), right[2], right[3], right[4])
     return out
 
 
@@ -200,6 +209,10 @@ def rnn_backward_mistakes(dH, X, h0, W_xh, W_hh, b_h) -> dict:
             rnn_backward(last_only, X, h0, W_xh, W_hh, b_h),
         "dh0 is zero: the gradient that reaches h_0 must be returned":
             _unrolled_backward(dH, X, h0, W_xh, W_hh, b_h, {0}),
+        "the state before step 0 is h0: H[:, s - 1] at s = 0 is H[:, -1], the LAST state (use h0 there)":
+            _chained_backward(dH, X, h0, H, W_xh, W_hh, backwards, lambda s: H[:, s - 1]),
+        "step 0 is skipped: the backward loop must run down to s = 0, range(T - 1, -1, -1)":
+            _chained_backward(dH, X, h0, H, W_xh, W_hh, range(T - 1, 0, -1), before),
     }
 
 
@@ -226,6 +239,17 @@ def truncated_rnn_backward_mistakes(dH, X, h0, W_xh, W_hh, b_h, k) -> dict:
         "a sliding window of k steps (the lecture's τ): this exercise detaches at chunk boundaries":
             sliding_window_rnn_backward(dH, X, h0, W_xh, W_hh, b_h, k),
     }
+    ends = [s for s in range(k - 1, T, k)] + ([T - 1] if (T - 1) % k != k - 1 else [])   # last step of each chunk
+    cut_also = np.array(dH, dtype=np.float64, copy=True)
+    cut_also[:, [s for s in ends if s < T - 1]] = 0.0
+    out["at each chunk boundary the step's own output gradient dH[:, s] was dropped with the carried one: cut "
+        "only the gradient carried back into the previous chunk"] = (
+        _unrolled_backward(cut_also, X, h0, W_xh, W_hh, b_h, right))
+    detached_ends = np.array(dH, dtype=np.float64, copy=True)
+    detached_ends[:, ends] = 0.0
+    out["the state at each chunk boundary (the chunk's last state) was detached before it was returned, so its "
+        "own output gradient is lost: detach only the state carried into the next chunk"] = (
+        _unrolled_backward(detached_ends, X, h0, W_xh, W_hh, b_h, right))
     return out
 
 
@@ -274,6 +298,7 @@ def numerical_gradient_mistakes(x, h) -> dict:
         "the step h is ignored (a fixed step is used instead)": 3 * x ** 2 + 1e-10,
         "the gradient is flattened: return an array of x's shape": centred.ravel(),
         "every entry was perturbed at once: move one entry of x at a time": np.full(x.shape, np.sum(centred)),
+        "all zeros: f was evaluated at the unperturbed x (evaluate f at the perturbed point)": np.zeros(x.shape),
     }
 
 
