@@ -259,6 +259,10 @@ def lstm_forward_mistakes(X, h0, c0, W_x, W_h, b) -> tuple[dict, dict]:
         add(late, np.stack(Hs, 1), np.stack(Cs, 1))
     Hm["H and C are swapped: return (H, C)"] = C
     Cm["H and C are swapped: return (H, C)"] = H
+    if T:
+        add("only the last states are returned: H and C hold every step 1..T, shape (N, T, H)", H[:, -1], C[:, -1])
+    add("the states were made as (1, N, H), the layout of nn.LSTM: the course's states are (N, H), so H is (N, T, H)",
+        np.swapaxes(H, 0, 1)[None], np.swapaxes(C, 0, 1)[None])
     return Hm, Cm
 
 
@@ -334,6 +338,10 @@ def gru_step_mistakes(x_t, h_prev, W_x, W_h, b_x, b_h) -> dict:
     n_paper = gru_step(x_t, r * h_prev, W_x, W_h, open_r_shut_z, b_h)
     add("the reset gate multiplies h_prev before W_hn (the original paper's form); PyTorch applies it "
         "after: r * (h_prev W_hn + b_hn)", (1 - z) * n_paper + z * h_prev)
+    ah_n = _split(h_prev @ W_h + b_h, 3)[2]
+    ax_n = _split(x_t @ W_x + b_x, 3)[2]
+    add("the reset gate multiplies the input part: it multiplies the hidden part, "
+        "n = tanh(x W_xn + b_xn + r * (h_prev W_hn + b_hn))", (1 - z) * np.tanh(r * ax_n + ah_n) + z * h_prev)
     add("the hidden bias b_h is ignored", gru_step(x_t, h_prev, W_x, W_h, b_x, 0 * b_h))
     add("the input bias b_x is ignored", gru_step(x_t, h_prev, W_x, W_h, 0 * b_x, b_h))
     if W_x.shape == W_h.shape:
