@@ -71,7 +71,7 @@ def shape_slip(expected: Sequence[int], got: Sequence[int]) -> str:
         differ = [i for i in range(len(E)) if E[i] != G[i]]
         if len(differ) == 1:
             i = differ[0]
-            if abs(G[i] - E[i]) == 1:
+            if abs(G[i] - E[i]) == 1 and (i < len(E) - 1 or len(E) == 1):  # a width off by one is a coincidence
                 why = ("one too many: the initial state included, or a loop that runs one step too far?"
                        if G[i] > E[i] else "one too few: the first or the last step left out, or a range that "
                        "stops one short?")

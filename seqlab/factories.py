@@ -7,6 +7,9 @@ the calls that leave the device (or the dtype) out, each with what to write inst
 message says *which* tensor. Constructors (``__init__``) are not read: parameters made there
 follow the module when it is moved with ``.to()``.
 
+It also finds the names the code transposes with ``.T`` (:func:`transposed_names`), which reverses
+every axis of a batch, a common cause of shape errors in attention.
+
 Only the text is read (the same for a function in the student's notebook and for one that stays
 in the grader's sandbox, whose cells arrive as ``__seqlab_cells__``); nothing is run.
 """
@@ -18,7 +21,7 @@ import textwrap
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-__all__ = ["BareFactory", "bare_factories", "describe"]
+__all__ = ["BareFactory", "bare_factories", "describe", "transposed_names"]
 
 #: torch functions that make a new tensor on the default device unless given ``device=``.
 MAKERS = ("zeros", "ones", "empty", "full", "arange", "eye", "tensor", "as_tensor", "rand", "randn",
@@ -133,3 +136,21 @@ def describe(bare: list[BareFactory], what: str = "device") -> str:
     lines = [f"these calls make a tensor {where} instead of the inputs' {what}:"]
     lines += [f"    in {b.where}: {b.call}  ->  {b.instead}" for b in bare[:6]]
     return "\n  ".join(lines)
+
+
+def transposed_names(objects: Iterable[Any]) -> list[str]:
+    """The expressions ``objects``' source transposes with ``.T`` (``K`` for ``K.T``), in order."""
+    out: list[str] = []
+    for obj in objects:
+        for source in _source_of(obj):
+            try:
+                tree = ast.parse(textwrap.dedent(source))
+            except SyntaxError:
+                continue
+            text = textwrap.dedent(source)
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Attribute) and node.attr == "T":
+                    name = ast.get_source_segment(text, node.value)
+                    if name and name not in out:
+                        out.append(name)
+    return out

@@ -398,7 +398,13 @@ def call_checked(name: str, fn: Callable[..., Any], *args: Any, hint: str = "", 
                 raise CheckError(f"{name}: the function is not written yet (it raised NotImplementedError).") from None
             except Exception as e:  # noqa: BLE001 - any error of the student's code is reported, not re-raised
                 first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-                cause = diagnose.error_cause(e, [*args, *kwargs.values()], [str(w.message) for w in caught])
+                values = [*args, *kwargs.values()]
+                cause = diagnose.error_cause(e, values, [str(w.message) for w in caught])
+                batched = any(len(getattr(v, "shape", ())) >= 3 for v in values)
+                if batched and ("matrix product" in cause or "incompatible shapes" in cause) and ".T was used" not in cause:
+                    for t in factories.transposed_names([fn])[:2]:
+                        cause += (f"; {t}.T reverses every axis: with batch axes, swap only the last two, "
+                                  f"{t}.transpose(-2, -1) (NumPy: np.swapaxes({t}, -1, -2))")
                 for what in ("device", "dtype"):
                     if cause.startswith(f"a tensor was created on the wrong {what}") or cause.startswith(
                             f"a tensor was created with the wrong {what}"):

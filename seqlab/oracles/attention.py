@@ -156,6 +156,13 @@ def softmax_mistakes(S, axis: int = -1) -> dict:
     if too_big.any():
         out["overflow: np.exp of a large score is inf (and inf / inf is NaN): subtract the maximum along the "
             "axis before np.exp"] = naive
+    if S.ndim >= 2 and axis not in (-1, S.ndim - 1):
+        with np.errstate(all="ignore"):
+            top = np.max(S, axis=-1, keepdims=True)
+            e = np.exp(S - np.where(np.isfinite(top), top, 0.0))
+            total = e.sum(axis=axis, keepdims=True)
+            out["the maximum is taken along another axis than the sum: subtract the maximum along the axis you "
+                "normalise over (axis=axis, keepdims=True)"] = e / np.where(total > 0, total, 1.0)
     bad = np.where(too_big | has_empty, np.nan, softmax(S, axis))
     if np.isnan(bad).any():
         out["NaN from overflow (or an all -inf row): subtract the maximum before np.exp, "
@@ -283,7 +290,13 @@ def self_attention_mistakes(X, W_q, W_k, W_v, mask=None, scaled: bool = True) ->
             np.any(mask, axis=-1, keepdims=True), self_attention(*args, mask, scaled)[0], np.nan)
     Q, K, V = project_qkv(*args)
     S = attention_scores(Q, K, scaled)
-    right = self_attention(*args, mask, scaled)[0]
+    right, A_right = self_attention(*args, mask, scaled)
+    if A_right.shape != right.shape or not np.allclose(A_right, right):
+        out["out and A are swapped: return (out, A)"] = A_right
+    if mask is not None:
+        zeroed = np.where(mask, S, 0.0)                      # what S * mask gives: masked scores 0, not -inf
+        out["masked scores were set to 0 (S * mask): a score of 0 still gets weight; set them to -inf before the "
+            "softmax"] = aggregate(softmax(zeroed), V)
     with np.errstate(all="ignore"):   # np.exp of the raw scores: inf / inf, or 0 / 0, where they are large
         e = np.exp(S) if mask is None else np.where(mask, np.exp(S), 0.0)
         naive = aggregate(e / np.maximum(e.sum(axis=-1, keepdims=True), 1e-300), V)
