@@ -50,6 +50,12 @@ WRITTEN_TABLES = {
 }
 
 
+#: Two slips in the exponent, named the same way by the table checks and the shift-matrix checks.
+INTEGER_DIVISION = ("integer division in the exponent (2 * k // d is 0 for every pair): compute 2k / d with /, so "
+                    "that the angles slow down from pair to pair")
+MULTIPLIED = "the position is multiplied by base^(2k/d): divide it, i / base^(2k/d)"
+
+
 def written_table(num_positions: int, d_model: int, base: float = 10000.0) -> np.ndarray:
     """A copy of one of the ``WRITTEN_TABLES``."""
     return WRITTEN_TABLES[num_positions, d_model, float(base)].copy()
@@ -89,6 +95,9 @@ def lecture_table_mistakes() -> dict:
         "the exponent uses the column index j (j/d); both columns 2k and 2k+1 use 2k/d": np.array(
             [position_zero(4), [sin(1), cos(1 / q), sin(1 / 100), cos(1 / c)],
              [sin(2), cos(2 / q), sin(2 / 100), cos(2 / c)]]),
+        INTEGER_DIVISION: np.array([position_zero(4), [sin(1), cos(1), sin(1), cos(1)], [sin(2), cos(2), sin(2), cos(2)]]),
+        MULTIPLIED: np.array(
+            [position_zero(4), [sin(1), cos(1), sin(100), cos(100)], [sin(2), cos(2), sin(200), cos(200)]]),
     }
 
 
@@ -116,6 +125,8 @@ def _diagnose_steps(step: np.ndarray, d_model: int, base: float, offset: int = 1
         "the exponent is k/d over the pair index k: it must be 2k/d": offset * 2 * math.pi / wavelengths(2 * d_model, base)[: d_model // 2],
         "the base argument is ignored (10000 is used whatever `base` is)":
             offset * 2 * math.pi / wavelengths(d_model, 10000.0),
+        INTEGER_DIVISION: np.full(d_model // 2, float(offset)),
+        MULTIPLIED: offset * wavelengths(d_model, base) / (2 * math.pi),
     }
     if offset != 1:
         candidates["the offset is ignored: M turns pair k by offset times the angle of one step"] = (
