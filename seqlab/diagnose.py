@@ -149,7 +149,7 @@ _CAUSES: tuple[tuple[tuple[str | tuple[str, ...], ...], str], ...] = (
      "the wrong axis"),
     (("mismatch in its core dimension", "not aligned", "shapes cannot be multiplied", "size mismatch"),
      "the inner sizes of a matrix product do not match, so one operand has the wrong shape: a weight "
-     "transposed or two weights swapped, the operands in the wrong order (A @ V, not V @ A), .T used on a "
+     "transposed or two weights swapped, the operands in the wrong order (A @ V, not V @ A), .T was used on a "
      "batch (.T reverses every axis: use np.swapaxes(K, -1, -2) or K.transpose(-2, -1) to swap the last "
      "two), or an array made with the wrong size"),
     (("could not be broadcast", "must match the size of tensor", "the size of tensor a",
