@@ -72,10 +72,11 @@ def shape_slip(expected: Sequence[int], got: Sequence[int]) -> str:
         if len(differ) == 1:
             i = differ[0]
             if abs(G[i] - E[i]) == 1 and (i < len(E) - 1 or len(E) == 1):  # a width off by one is a coincidence
-                why = ("one too many: the initial state included, or a loop that runs one step too far?"
-                       if G[i] > E[i] else "one too few: the first or the last step left out, or a range that "
-                       "stops one short?")
-                return f"off by one along axis {i}: {G[i]} entries instead of {E[i]} ({why})"
+                why = ("the initial state included, or a range or a slice that goes one too far?"
+                       if G[i] > E[i] else "the first or the last step left out, or a range or a slice that stops "
+                       "one short?")
+                return (f"axis {i} has one entry too {'many' if G[i] > E[i] else 'few'}, {G[i]} instead of {E[i]}: "
+                        f"off by one ({why})")
             if G[i] == 2 * E[i]:
                 return (f"axis {i} is twice as long as it should be: two arrays were concatenated along it where "
                         f"they should be added")
@@ -187,6 +188,18 @@ def _argument_clues(text: str, args: Sequence[Any]) -> list[str]:
     named = set(shapes_in(text))
     operands = _matmul_operands(text)
     clues = []
+    sizes = re.search(r"size of tensor a \((\d+)\) must match the size of tensor b \((\d+)\)", text)
+    if sizes:
+        a, b = int(sizes.group(1)), int(sizes.group(2))
+        lengths = {}
+        for x in args:
+            shape = _shape_of(x)
+            if shape is not None and len(shape) == 3:
+                lengths.setdefault(shape[1], shape)
+        if a != b and a in lengths and b in lengths:
+            clues.append(f"{a} and {b} are the lengths of two different inputs, {_axes(lengths[a])} and "
+                         f"{_axes(lengths[b])}: something made for one was combined with the other; check which "
+                         f"input gives each attention its queries, its keys and values, and its mask (two swapped?)")
     for x in args:
         shape = _shape_of(x)
         if shape is None or len(shape) != 3 or shape[0] == shape[1]:

@@ -84,13 +84,21 @@ def check_type(name: str, got: Any, types: type | tuple[type, ...], hint: str = 
         _fail(name, f"expected a {names}, got {_describe(got)}", hint and f"hint: {hint}")
 
 
-def check_shape(name: str, got: Any, expected_shape: tuple[int, ...], hint: str = "") -> None:
-    """``got`` has exactly ``expected_shape``."""
+def check_shape(name: str, got: Any, expected_shape: tuple[int, ...], hint: str = "",
+                mistakes: Mapping[str, Any] | None = None) -> None:
+    """``got`` has exactly ``expected_shape``. On a mismatch, names the first entry of ``mistakes``
+    whose value ``got`` matches (shape and values), else what the shapes say."""
     if got is None:
         _fail(name, "got None: did the function forget to `return` its result?")
     shape = tuple(getattr(got, "shape", np.shape(got)))
     if shape != tuple(expected_shape):
-        slip = diagnose.shape_slip(expected_shape, shape)
+        try:
+            got_np = to_numpy(got)
+        except Exception:  # noqa: BLE001 - a shape is all this check needs
+            got_np = None
+        slip = next((label for label, value in (mistakes or {}).items()
+                     if got_np is not None and _matches(got_np, value, 1e-7, 1e-10)), None)
+        slip = slip or diagnose.shape_slip(expected_shape, shape)
         _fail(name, f"expected shape {tuple(expected_shape)}, got {shape}", slip and f"likely mistake: {slip}",
               hint and f"hint: {hint}")
 

@@ -102,6 +102,13 @@ def layer_norm_mistakes(X, gamma, beta, eps=1e-5) -> dict:
     std = np.sqrt(np.var(X, axis=-1, keepdims=True))          # the biased standard deviation
     out["eps is added outside the square root: divide by sqrt(var + eps), not sqrt(var) + eps"] = (
         layer_norm(X, np.ones_like(gamma), np.zeros_like(beta), 0.0) * std / (std + eps) * gamma + beta)
+    var_eps = np.var(X, axis=-1, keepdims=True) + eps
+    out["divided by the variance: divide by its square root, the standard deviation sqrt(var + eps)"] = (
+        layer_norm(X, np.ones_like(gamma), np.zeros_like(beta), eps) * np.sqrt(var_eps) / var_eps * gamma + beta)
+    if X.ndim >= 2:
+        whole = n(F.layer_norm(t(X.reshape(-1)), (X.size,), eps=eps)).reshape(X.shape)
+        out["the mean and variance were taken over the whole array: layer norm normalises each row over its "
+            "features, the last axis (axis=-1, keepdims=True)"] = whole * gamma + beta
     return out
 
 
@@ -182,17 +189,63 @@ def _multi_head_attention_mistakes(X_q, X_kv, W_q, W_k, W_v, W_o, n_heads, mask=
     if np.shape(X_q) == np.shape(X_kv):
         out["X_q and X_kv are swapped: queries come from X_q, keys and values from X_kv"] = f(
             X_kv, X_q, W_q, W_k, W_v, W_o, n_heads, mask)
+    right_out, right_A = f(X_q, X_kv, W_q, W_k, W_v, W_o, n_heads, mask)
+    if d_k != n_heads and (mask is None or np.ndim(mask) < 3 or np.shape(mask)[-3] == 1):
+        out["n_heads and d_k are swapped: there are n_heads heads, each of width d_k = D // n_heads"] = f(
+            X_q, X_kv, W_q, W_k, W_v, W_o, d_k, mask)
+    if n_heads > 1:
+        out["the attention weights were averaged over the heads (nn.MultiheadAttention's default): A holds one "
+            "(T_q, T_kv) matrix per head, (..., n_heads, T_q, T_kv)"] = (right_out, right_A.mean(axis=-3))
+        merged = _reshaped_heads(X_q, X_kv, W_q, W_k, W_v, W_o, n_heads, mask, split=False)
+        out["the heads were merged back by a plain reshape of (..., n_heads, T_q, d_k): move the head axis after "
+            "T_q first (swapaxes), then reshape to (..., T_q, D)"] = merged
+        if mask is None and np.shape(X_q)[-2] == np.shape(X_kv)[-2]:
+            out["the head axis was not moved before T: after reshape(..., T, n_heads, d_k), swap axes -2 and -3 so "
+                "that each head attends over the time steps"] = _unmoved_heads(X_q, X_kv, W_q, W_k, W_v, W_o, n_heads)
+    if mask is not None:
+        empty = ~np.broadcast_to(np.asarray(mask, dtype=bool), right_A.shape).any(axis=-1, keepdims=True)
+        if empty.any():
+            T_kv = right_A.shape[-1]
+            out["a query with no allowed key attends to all keys uniformly (masked with a large negative number "
+                "instead of -inf): its weights and output must be zeros"] = _uniform_empty_rows(
+                X_q, X_kv, W_q, W_k, W_v, W_o, n_heads, right_out, right_A, empty, T_kv)
     return out
 
 
-def _reshaped_heads(X_q, X_kv, W_q, W_k, W_v, W_o, n_heads, mask=None) -> tuple:
+def _uniform_empty_rows(X_q, X_kv, W_q, W_k, W_v, W_o, n_heads, right_out, right_A, empty, T_kv) -> tuple:
+    """``(out, A)`` when the rows with no allowed key get uniform weights instead of zeros."""
+    A = np.where(empty, 1.0 / T_kv, right_A)
+    V = np.asarray(X_kv) @ np.asarray(W_v)                                   # (..., T_kv, D)
+    lead, D = V.shape[:-2], V.shape[-1]
+    d_k = D // n_heads
+    heads = np.swapaxes(V.reshape(lead + (T_kv, n_heads, d_k)), -2, -3)        # (..., h, T_kv, d_k)
+    concat = np.swapaxes(A @ heads, -2, -3)
+    return concat.reshape(concat.shape[:-2] + (D,)) @ np.asarray(W_o), A
+
+
+def _unmoved_heads(X_q, X_kv, W_q, W_k, W_v, W_o, n_heads) -> tuple:
+    """``(out, A)`` when the heads are split with reshape(..., T, n_heads, d_k) and not moved before T: the
+    softmax then runs over the heads of each time step, ``A (..., T, n_heads, n_heads)``."""
+    X_q, X_kv = t(X_q), t(X_kv)
+    D = X_q.shape[-1]
+    d_k = D // n_heads
+    Q, K, V = ((Z @ t(W)).reshape(*Z.shape[:-1], n_heads, d_k) for Z, W in ((X_q, W_q), (X_kv, W_k), (X_kv, W_v)))
+    A = torch.softmax(Q @ K.transpose(-2, -1) / d_k ** 0.5, dim=-1)
+    return n((A @ V).reshape(*X_q.shape[:-1], D) @ t(W_o)), n(A)
+
+
+def _reshaped_heads(X_q, X_kv, W_q, W_k, W_v, W_o, n_heads, mask=None, split: bool = True) -> tuple:
     """``(out, A)`` when the heads are split by ``reshape(..., n_heads, T, d_k)`` straight from
-    ``(..., T, D)`` (and merged back the same way), by ``scaled_dot_product_attention``."""
+    ``(..., T, D)`` and merged back the same way (or, ``split=False``, split right and only merged
+    that way), by ``scaled_dot_product_attention``."""
     X_q, X_kv = t(X_q), t(X_kv)
     lead, T_q, T_kv, D = X_q.shape[:-2], X_q.shape[-2], X_kv.shape[-2], X_q.shape[-1]
     d_k = D // n_heads
     Q, K, V = (Z @ t(W) for Z, W in ((X_q, W_q), (X_kv, W_k), (X_kv, W_v)))
-    Q, K, V = (Z.reshape(*lead, n_heads, Z.shape[-2], d_k) for Z in (Q, K, V))
+    if split:
+        Q, K, V = (Z.reshape(*lead, n_heads, Z.shape[-2], d_k) for Z in (Q, K, V))
+    else:
+        Q, K, V = (Z.reshape(*lead, Z.shape[-2], n_heads, d_k).transpose(-2, -3) for Z in (Q, K, V))
     attn_mask = None if mask is None else torch.as_tensor(np.asarray(mask, dtype=bool))
     eye = torch.eye(T_kv, dtype=Q.dtype).expand(*Q.shape[:-2], T_kv, T_kv)
     A = _zero_nan(F.scaled_dot_product_attention(Q, K, eye, attn_mask=attn_mask))
@@ -323,6 +376,8 @@ def encoder_block_mistakes(X, params, n_heads, mask=None) -> dict:
     out["the second residual adds the block's input X: it adds H, the output of the first sub-layer"] = (
         norm(X + ffn(H), 2))
     out["no residual around the feed-forward: LN(H + FFN(H))"] = norm(ffn(H), 2)
+    out["ln1's gamma and beta were used for the second norm too: it has its own, ln2_gamma and ln2_beta"] = (
+        norm(H + ffn(H), 1))
     if mask is not None:
         out["the mask is ignored (not passed on to the attention)"] = _encoder_block(X, p, n_heads, None)
     return out
@@ -340,6 +395,16 @@ def attention_module_mistakes(module, X_q, X_kv, n_heads: int, mask=None) -> dic
         return {}
     m = _numpy(mask)
     return multi_head_attention_mistakes(_numpy(X_q), _numpy(X_kv), *W, n_heads, None if m is None else m.astype(bool))
+
+
+@lazy_mistakes
+def attention_module_weights_mistakes(module, X_q, X_kv, n_heads: int, mask=None) -> dict:
+    """``attention_weights_mistakes`` (the weights ``A``) for a ``MultiHeadAttention`` module's weights."""
+    W = [_numpy(getattr(module, name)) for name in ("W_q", "W_k", "W_v", "W_o")]
+    if any(w.ndim != 2 or w.shape[0] != w.shape[1] for w in W):
+        return {}
+    m = _numpy(mask)
+    return attention_weights_mistakes(_numpy(X_q), _numpy(X_kv), *W, n_heads, None if m is None else m.astype(bool))
 
 
 def block_params(block) -> dict:
