@@ -86,7 +86,7 @@ def check_type(name: str, got: Any, types: type | tuple[type, ...], hint: str = 
 
 def check_shape(name: str, got: Any, expected_shape: tuple[int, ...], hint: str = "",
                 mistakes: Mapping[str, Any] | None = None) -> None:
-    """``got`` has exactly ``expected_shape``. On a mismatch, names the first entry of ``mistakes``
+    """``got`` has exactly ``expected_shape``. On a mismatch, names the entries of ``mistakes``
     whose value ``got`` matches (shape and values), else what the shapes say."""
     if got is None:
         _fail(name, "got None: did the function forget to `return` its result?")
@@ -96,8 +96,8 @@ def check_shape(name: str, got: Any, expected_shape: tuple[int, ...], hint: str 
             got_np = to_numpy(got)
         except Exception:  # noqa: BLE001 - a shape is all this check needs
             got_np = None
-        slip = next((label for label, value in (mistakes or {}).items()
-                     if got_np is not None and _matches(got_np, value, 1e-7, 1e-10)), None)
+        slip = _named([label for label, value in (mistakes or {}).items()
+                       if got_np is not None and _matches(got_np, value, 1e-7, 1e-10)])
         slip = slip or diagnose.shape_slip(expected_shape, shape)
         _fail(name, f"expected shape {tuple(expected_shape)}, got {shape}", slip and f"likely mistake: {slip}",
               hint and f"hint: {hint}")
@@ -119,6 +119,17 @@ def check_dtype(name: str, got: Any, expected: Any, hint: str = "") -> None:
         _fail(name, f"expected {want}, got dtype {dtype}", hint and f"hint: {hint}")
 
 
+def _named(labels: list[str]) -> str | None:
+    """The likely mistake from the labels whose values the answer matches: when several mistakes give
+    the same value on these inputs, all of them are named (never only one that may be the wrong one)."""
+    labels = list(dict.fromkeys(labels))
+    if not labels:
+        return None
+    if len(labels) == 1:
+        return labels[0]
+    return "; or, as it gives the same values here: ".join(labels[:3])
+
+
 def _matches(got: np.ndarray, value: Any, rtol: float, atol: float) -> bool:
     value = to_numpy(value)
     return got.shape == value.shape and bool(np.allclose(got, value, rtol=rtol, atol=atol, equal_nan=True))
@@ -136,7 +147,8 @@ def check_close(
 ) -> None:
     """``got`` has the shape of ``expected`` and equals it within ``rtol``/``atol``.
 
-    On a mismatch, names the first entry of ``mistakes`` whose value ``got`` matches.
+    On a mismatch, names the entries of ``mistakes`` whose value ``got`` matches (all of them when
+    several do: mistakes that coincide on these inputs are named together).
     """
     if got is None:
         _fail(name, "got None: did the function forget to `return` its result?")
@@ -155,10 +167,7 @@ def check_close(
     if got_np.shape == expected_np.shape and np.allclose(got_np, expected_np, rtol=rtol, atol=atol, equal_nan=False):
         return
     # Only a wrong answer reads ``mistakes`` (the oracles compute them lazily: a right one never pays).
-    likely = next(
-        (label for label, value in (mistakes or {}).items() if _matches(got_np, value, rtol, atol)),
-        None,
-    )
+    likely = _named([label for label, value in (mistakes or {}).items() if _matches(got_np, value, rtol, atol)])
     if likely is None and got_np.shape != expected_np.shape:
         likely = diagnose.shape_slip(expected_np.shape, got_np.shape) or None
     mistake_line = likely and f"likely mistake: {likely}"
@@ -193,10 +202,10 @@ def _unpacking_slip(got: Any) -> str:
 def check_equal(name: str, got: Any, expected: Any, hint: str = "", mistakes: Mapping[str, Any] | None = None) -> None:
     """``got == expected`` for plain Python values (dicts, lists, ints, strings).
 
-    On a mismatch, names the first entry of ``mistakes`` whose value equals ``got``.
+    On a mismatch, names the entries of ``mistakes`` whose value equals ``got``.
     """
     if got != expected:
-        likely = next((label for label, value in (mistakes or {}).items() if _plain(got) == value), None)
+        likely = _named([label for label, value in (mistakes or {}).items() if _plain(got) == value])
         _fail(name, f"expected {_plain(expected)!r}", f"got      {_plain(got)!r}",
               likely and f"likely mistake: {likely}", hint and f"hint: {hint}")
 
