@@ -6,6 +6,8 @@ raised instead of returning, they fall back on the two readings here:
 
 - :func:`shape_slip`: how a wrong shape relates to the right one (an axis missing, one entry
   too many or too few, axes merged or in another order, an axis doubled by a concatenation);
+- :func:`value_slip`: how wrong values of the right shape relate to the right ones (all zeros,
+  the sign flipped, a constant factor, transposed, shifted by one step, wrong only at one end);
 - :func:`error_cause`: the usual cause of a NumPy or PyTorch error message, with the shapes it
   names compared with the shapes of the arguments the function was given.
 
@@ -18,7 +20,9 @@ import math
 import re
 from typing import Any, Sequence
 
-__all__ = ["shape_slip", "error_cause", "shapes_in"]
+import numpy as np
+
+__all__ = ["shape_slip", "value_slip", "error_cause", "shapes_in"]
 
 
 # ----------------------------------------------------------------------------- wrong shapes
@@ -80,6 +84,61 @@ def shape_slip(expected: Sequence[int], got: Sequence[int]) -> str:
             if G[i] == 2 * E[i]:
                 return (f"axis {i} is twice as long as it should be: two arrays were concatenated along it where "
                         f"they should be added")
+    return ""
+
+
+# ----------------------------------------------------------------------------- wrong values
+
+def _close(a, b) -> bool:
+    return a.shape == b.shape and bool(np.allclose(a, b, rtol=1e-6, atol=1e-9))
+
+
+def _factor_words(c: float) -> str:
+    for k in range(2, 65):
+        for value, words in ((k, f"{k}"), (1 / k, f"1/{k}"), (math.sqrt(k), f"sqrt({k})"), (1 / math.sqrt(k), f"1/sqrt({k})")):
+            if abs(c - value) <= 1e-6 * abs(value):
+                return f" = {words}"
+    return ""
+
+
+def value_slip(expected, got) -> str:
+    """How ``got`` (of ``expected``'s shape, with wrong values) relates to ``expected``, when a plain
+    relation says it ("" when none does)."""
+    E, G = np.asarray(expected, dtype=np.float64), np.asarray(got, dtype=np.float64)
+    if E.shape != G.shape or E.size == 0 or not np.all(np.isfinite(G)) or not np.all(np.isfinite(E)):
+        return ""
+    if not np.any(G) and np.any(E):
+        return "every value is 0: nothing reached the result (a sum never added to, a gradient never propagated?)"
+    if _close(G, -E):
+        return "every value has the wrong sign: a minus sign is missing or extra"
+    nonzero = np.abs(E) > 1e-12
+    if nonzero.sum() >= 2 and _close(G[~nonzero], np.zeros_like(G[~nonzero])):
+        ratio = G[nonzero] / E[nonzero]
+        c = float(np.median(ratio))
+        if abs(c) > 1e-12 and np.allclose(ratio, c, rtol=1e-6, atol=0) and not np.isclose(c, 1.0):
+            return (f"every value is {c:.6g}{_factor_words(abs(c))} times the right one: a scale is missing, extra or "
+                    f"wrong (a mean where a sum belongs, a division by the wrong size?)")
+    if E.ndim >= 2 and E.shape[-1] == E.shape[-2] > 1 and _close(G, np.swapaxes(E, -1, -2)):
+        return "the result is transposed (its last two axes are swapped)"
+    for axis in range(E.ndim):
+        n = E.shape[axis]
+        if n < 3:
+            continue
+        head, tail = [slice(None)] * E.ndim, [slice(None)] * E.ndim
+        head[axis], tail[axis] = slice(0, n - 1), slice(1, n)
+        if _close(G[tuple(tail)], E[tuple(head)]):
+            return (f"the values are shifted one step along axis {axis}: entry s holds the right value of s - 1 "
+                    f"(off by one: stored before it was updated?)")
+        if _close(G[tuple(head)], E[tuple(tail)]):
+            return f"the values are shifted one step along axis {axis}: entry s holds the right value of s + 1 (off by one)"
+    wrong = ~np.isclose(G, E, rtol=1e-6, atol=1e-9)
+    for axis in range(max(E.ndim - 1, 1)):      # not the feature axis of a batch
+        bad = np.flatnonzero(wrong.any(axis=tuple(a for a in range(E.ndim) if a != axis)))
+        n = E.shape[axis]
+        if n >= 3 and 0 < len(bad) < n and (set(bad) <= {0, 1} or set(bad) <= {n - 1, n - 2}):
+            where = "first" if 0 in bad else "last"
+            return (f"only entries {bad.tolist()} along axis {axis} are wrong, the rest is right: look at the "
+                    f"{where} step (a boundary case, an initial state, a range that starts or stops one off?)")
     return ""
 
 

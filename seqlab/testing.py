@@ -168,8 +168,9 @@ def check_close(
         return
     # Only a wrong answer reads ``mistakes`` (the oracles compute them lazily: a right one never pays).
     likely = _named([label for label, value in (mistakes or {}).items() if _matches(got_np, value, rtol, atol)])
-    if likely is None and got_np.shape != expected_np.shape:
-        likely = diagnose.shape_slip(expected_np.shape, got_np.shape) or None
+    if likely is None:
+        likely = (diagnose.shape_slip(expected_np.shape, got_np.shape) if got_np.shape != expected_np.shape
+                  else diagnose.value_slip(expected_np, got_np)) or None
     mistake_line = likely and f"likely mistake: {likely}"
     hint_line = hint and f"hint: {hint}"
     if got_np.shape != expected_np.shape:

@@ -60,6 +60,30 @@ def test_check_shape_names_a_mistake_by_its_values():
     assert "likely mistake: averaged over the heads" in message
 
 
+# ----------------------------------------------------------------------------- values
+
+_E = np.random.default_rng(0).normal(size=(2, 5, 3))
+_FIRST_WRONG = _E.copy()
+_FIRST_WRONG[:, 0] = 7.0
+
+
+@pytest.mark.parametrize("got,words", [
+    (np.zeros_like(_E), ("every value is 0",)),
+    (-_E, ("wrong sign",)),
+    (_E / 5, ("0.2 = 1/5 times", "a mean where a sum belongs")),
+    (np.concatenate([np.zeros((2, 1, 3)), _E[:, :-1]], axis=1), ("shifted one step along axis 1", "off by one")),
+    (_FIRST_WRONG, ("only entries [0] along axis 1", "first step")),
+])
+def test_wrong_values_of_the_right_shape_are_named_by_how_they_relate(got, words):
+    message = _message(check_close, "H", got, _E)
+    assert all(w in message for w in words), message
+
+
+def test_a_named_mistake_comes_before_what_the_values_say():
+    message = _message(check_close, "db_h", _E / 5, _E, mistakes={"db_h is averaged over the batch": _E / 5})
+    assert "likely mistake: db_h is averaged over the batch" in message and "times the right one" not in message
+
+
 # ----------------------------------------------------------------------------- coinciding mistakes
 
 def test_two_mistakes_that_give_the_same_value_are_both_named():
