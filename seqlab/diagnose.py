@@ -42,7 +42,8 @@ def shape_slip(expected: Sequence[int], got: Sequence[int]) -> str:
         if missing:
             i = missing[0]
             return (f"axis {i} (length {E[i]}) is missing: only one entry along it was kept (only the last time "
-                    f"step, say, or the first sequence of the batch), or it was summed or averaged away; "
+                    f"step, say, or the first sequence of the batch), or it was reduced away (a sum, a mean, np.max "
+                    f"instead of np.maximum); "
                     f"keep every entry, shape {_axes(E)}")
     if len(G) == len(E) + 1:
         extra = [i for i in range(len(G)) if G[:i] + G[i + 1:] == E]
@@ -118,6 +119,8 @@ def value_slip(expected, got) -> str:
         if abs(c) > 1e-12 and np.allclose(ratio, c, rtol=1e-6, atol=0) and not np.isclose(c, 1.0):
             return (f"every value is {c:.6g}{_factor_words(abs(c))} times the right one: a scale is missing, extra or "
                     f"wrong (a mean where a sum belongs, a division by the wrong size?)")
+    if E.ndim == 0:
+        return ""
     if E.ndim >= 2 and E.shape[-1] == E.shape[-2] > 1 and _close(G, np.swapaxes(E, -1, -2)):
         return "the result is transposed (its last two axes are swapped)"
     for axis in range(E.ndim):
@@ -135,7 +138,7 @@ def value_slip(expected, got) -> str:
     for axis in range(max(E.ndim - 1, 1)):      # not the feature axis of a batch
         bad = np.flatnonzero(wrong.any(axis=tuple(a for a in range(E.ndim) if a != axis)))
         n = E.shape[axis]
-        if n >= 3 and 0 < len(bad) < n and (set(bad) <= {0, 1} or set(bad) <= {n - 1, n - 2}):
+        if n >= 4 and len(bad) == 1 and bad[0] in (0, n - 1):
             where = "first" if 0 in bad else "last"
             return (f"only entries {bad.tolist()} along axis {axis} are wrong, the rest is right: look at the "
                     f"{where} step (a boundary case, an initial state, a range that starts or stops one off?)")
@@ -207,6 +210,10 @@ _CAUSES: tuple[tuple[tuple[str | tuple[str, ...], ...], str], ...] = (
      "a result was written into an array of another shape: an array preallocated with the wrong shape "
      "(np.zeros_like(X) copies X's shape, (N, T, D), where the states are (N, T, H)), or a slice along "
      "the wrong axis"),
+    (("sizes of tensors must match except in dimension",
+      "all the input array dimensions except for the concatenation axis must match"),
+     "arrays were concatenated along the wrong axis (torch.cat / np.concatenate join along dim 0 unless told): "
+     "the other axes must match, so check dim= (the time axis of (N, T, H) is dim=1)"),
     (("mismatch in its core dimension", "not aligned", "shapes cannot be multiplied", "size mismatch"),
      "the inner sizes of a matrix product do not match, so one operand has the wrong shape: a weight "
      "transposed or two weights swapped, the operands in the wrong order (A @ V, not V @ A), .T was used on a "
@@ -255,7 +262,13 @@ def _argument_clues(text: str, args: Sequence[Any]) -> list[str]:
             shape = _shape_of(x)
             if shape is not None and len(shape) == 3:
                 lengths.setdefault(shape[1], shape)
-        if a != b and a in lengths and b in lengths:
+        for x in args:
+            shape = _shape_of(x)
+            if shape is not None and len(shape) == 3 and {a, b} == {shape[0], shape[1]} and a != b:
+                clues.append(f"{shape[0]} and {shape[1]} are the batch and time lengths of the {_axes(shape)} input: "
+                             f"X[s] is sequence s; step s of every sequence is X[:, s] (time is axis 1)")
+                break
+        if a != b and a in lengths and b in lengths and not clues:
             clues.append(f"{a} and {b} are the lengths of two different inputs, {_axes(lengths[a])} and "
                          f"{_axes(lengths[b])}: something made for one was combined with the other; check which "
                          f"input gives each attention its queries, its keys and values, and its mask (two swapped?)")

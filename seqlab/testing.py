@@ -96,8 +96,7 @@ def check_shape(name: str, got: Any, expected_shape: tuple[int, ...], hint: str 
             got_np = to_numpy(got)
         except Exception:  # noqa: BLE001 - a shape is all this check needs
             got_np = None
-        slip = _named([label for label, value in (mistakes or {}).items()
-                       if got_np is not None and _matches(got_np, value, 1e-7, 1e-10)])
+        slip = _named(_matching(mistakes, lambda value: got_np is not None and _matches(got_np, value, 1e-7, 1e-10)))
         slip = slip or diagnose.shape_slip(expected_shape, shape)
         _fail(name, f"expected shape {tuple(expected_shape)}, got {shape}", slip and f"likely mistake: {slip}",
               hint and f"hint: {hint}")
@@ -117,6 +116,15 @@ def check_dtype(name: str, got: Any, expected: Any, hint: str = "") -> None:
         ok, want = dtype == np.dtype(expected), str(np.dtype(expected))
     if not ok:
         _fail(name, f"expected {want}, got dtype {dtype}", hint and f"hint: {hint}")
+
+
+def _matching(mistakes: Mapping[str, Any] | None, matches: Callable[[Any], bool]) -> list[str]:
+    """The labels of ``mistakes`` whose value ``matches``; none when the table itself cannot be
+    computed for these inputs (a wrong answer is still reported, only without a name)."""
+    try:
+        return [label for label, value in (mistakes or {}).items() if matches(value)]
+    except Exception:  # noqa: BLE001 - naming is a courtesy: it must never hide the failure itself
+        return []
 
 
 def _named(labels: list[str]) -> str | None:
@@ -167,7 +175,7 @@ def check_close(
     if got_np.shape == expected_np.shape and np.allclose(got_np, expected_np, rtol=rtol, atol=atol, equal_nan=False):
         return
     # Only a wrong answer reads ``mistakes`` (the oracles compute them lazily: a right one never pays).
-    likely = _named([label for label, value in (mistakes or {}).items() if _matches(got_np, value, rtol, atol)])
+    likely = _named(_matching(mistakes, lambda value: _matches(got_np, value, rtol, atol)))
     if likely is None:
         likely = (diagnose.shape_slip(expected_np.shape, got_np.shape) if got_np.shape != expected_np.shape
                   else diagnose.value_slip(expected_np, got_np)) or None
@@ -206,7 +214,7 @@ def check_equal(name: str, got: Any, expected: Any, hint: str = "", mistakes: Ma
     On a mismatch, names the entries of ``mistakes`` whose value equals ``got``.
     """
     if got != expected:
-        likely = _named([label for label, value in (mistakes or {}).items() if _plain(got) == value])
+        likely = _named(_matching(mistakes, lambda value: _plain(got) == value))
         _fail(name, f"expected {_plain(expected)!r}", f"got      {_plain(got)!r}",
               likely and f"likely mistake: {likely}", hint and f"hint: {hint}")
 

@@ -274,6 +274,10 @@ def self_attention_mistakes(X, W_q, W_k, W_v, mask=None, scaled: bool = True) ->
         out["divided by sqrt(D) (d_model) instead of sqrt(d_k): d_k is the width of Q"] = self_attention(
             *args, mask, scale=1.0 / math.sqrt(D))[0]
         out["divided by d_k instead of sqrt(d_k)"] = self_attention(*args, mask, scale=1.0 / d_k)[0]
+        d_v = W_v.shape[1]
+        if d_v != d_k:
+            out["divided by sqrt(d_v), the width of V: the scale is sqrt(d_k), the width of Q and K"] = self_attention(
+                *args, mask, scale=1.0 / math.sqrt(d_v))[0]
     else:
         out["the scores were scaled although scaled=False"] = self_attention(*args, mask, scaled=True)[0]
     # Swapping W_q and W_k turns the scores Q Kᵀ into K Qᵀ = (Q Kᵀ)ᵀ.

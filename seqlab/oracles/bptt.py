@@ -21,7 +21,7 @@ __all__ = [
     "rnn_step_backward", "rnn_backward", "truncated_rnn_backward", "sliding_window_rnn_backward",
     "rnn_step_backward_mistakes", "rnn_backward_mistakes", "truncated_rnn_backward_mistakes",
     "pick", "GRAD_NAMES", "STEP_GRAD_NAMES", "gradient_test_function", "cube_sum",
-    "numerical_gradient_mistakes", "relative_error", "check_gradients", "grads_of", "chunk_cuts",
+    "numerical_gradient_mistakes", "relative_error", "check_gradients", "grads_of", "chunk_cuts", "restarted_chunks",
 ]
 
 #: Names of the five results of ``rnn_backward`` / ``truncated_rnn_backward``, in order.
@@ -99,6 +99,8 @@ def rnn_step_backward_mistakes(dh_t, x_t, h_prev, W_xh, W_hh, b_h) -> dict:
         "to get shape (H,)"] = right[:4] + (local.sum(axis=1),)
     if W_xh.shape[0] == W_xh.shape[1]:
         out["dx_t uses W_xh untransposed: it is (local gradient) @ W_xhᵀ"] = (local @ W_xh,) + right[1:]
+    out["dh_prev uses W_xh: the gradient that reaches h_prev goes back through W_hh, (local gradient) @ W_hhᵀ"] = (
+        right[0], local @ W_xh.T, right[2], right[3], right[4])
     out["dh_prev was also multiplied by 1 - h_prev**2: that derivative belongs to the previous step's "
         "backward pass, which applies it to the gradient it receives"] = (
         right[0], right[1] * (1 - h_prev ** 2), right[2], right[3], right[4])
@@ -145,6 +147,16 @@ def truncated_rnn_backward(dH, X, h0, W_xh, W_hh, b_h, k):
     """Chunked truncated BPTT by autograd: ``nn.RNN`` run chunk by chunk over code steps
     ``[0, k), [k, 2k), ...``, its state detached between chunks."""
     return _unrolled_backward(dH, X, h0, W_xh, W_hh, b_h, chunk_cuts(np.shape(X)[1], k))
+
+
+def restarted_chunks(X, h0, W_xh, W_hh, b_h, k) -> np.ndarray:
+    """The states ``(N, T, H)`` when every chunk after the first starts again from zeros (the state is
+    never passed on to the next chunk), by ``nn.RNN``."""
+    X, h0 = np.asarray(X), np.asarray(h0)
+    rnn = torch_rnn(t(W_xh), t(W_hh), t(b_h))
+    with torch.no_grad():
+        parts = [rnn(t(X[:, a:a + k]), t(h0 if a == 0 else np.zeros_like(h0))[None])[0] for a in range(0, X.shape[1], k)]
+    return n(torch.cat(parts, dim=1))
 
 
 def sliding_window_rnn_backward(dH, X, h0, W_xh, W_hh, b_h, k):

@@ -127,6 +127,8 @@ def hidden_jacobian_mistakes(h_t, W_hh) -> dict:
         "the tanh derivative is written 1 - h_t: it is 1 - h_t² (h_t = tanh(a))":
             (1 - h_t)[..., None] * hidden_jacobian(np.zeros_like(h_t), W_hh),
         "only the first sequence of the batch: J has one (H, H) matrix per sequence, shape (N, H, H)": J[0],
+        "the tanh derivative is written h_t²: it is 1 - h_t² (h_t = tanh(a))":
+            (h_t ** 2)[..., None] * hidden_jacobian(np.zeros_like(h_t), W_hh),
     }
     diagonal = np.diagonal(1 - h_t ** 2)             # what np.diag gives for a 2-D array
     if diagonal.shape[0] == W_hh.shape[0]:
@@ -158,6 +160,8 @@ def gradient_norms_mistakes(H, W_hh, dh_T) -> dict:
             gradient_norms_through_time(np.concatenate([np.zeros_like(H[:, :1]), H], axis=1), W_hh, dh_T),
         "a norm per hidden unit (over the batch only): entry t-1 is the Frobenius norm of the whole (N, H) "
         "gradient, over the batch and the units": np.sqrt((G ** 2).sum(axis=0)),
+        "the loop stops one step early: the norm at h_1 (entry 0) is missing; go back from h_T all the way to h_1":
+            np.concatenate([[0.0], norms[1:]]),
         "a norm per sequence: entry t-1 is the Frobenius norm of the whole (N, H) gradient, over the batch "
         "and the units": np.sqrt((G ** 2).sum(axis=2)).T,
     }
@@ -179,6 +183,9 @@ def clip_grad_norm_mistakes(grads, max_norm) -> dict:
         "the 1e-6 is missing: multiply by max_norm / (total_norm + 1e-6), as PyTorch does":
             flat([g * min(1.0, max_norm / total) if total > 0 else g for g in grads]),
     }
+    sums_squared = float(np.sqrt(sum(np.sum(g) ** 2 for g in grads)))
+    out["the sums were squared instead of the entries: the norm is sqrt of the sum of every squared entry, "
+        "sqrt(sum(np.sum(g ** 2)))"] = flat([g * min(1.0, max_norm / (sums_squared + 1e-6)) for g in grads])
     return out
 
 
@@ -205,6 +212,8 @@ def total_norm_mistakes(grads, max_norm) -> dict:
             float(np.linalg.norm(flat(clipped))),
         "the largest per-array norm was returned: the norm is global, over all arrays together":
             max(float(np.linalg.norm(np.ravel(g))) for g in grads),
+        "the sums were squared instead of the entries: the norm is sqrt of the sum of every squared entry":
+            float(np.sqrt(sum(np.sum(g) ** 2 for g in grads))),
     }
 
 

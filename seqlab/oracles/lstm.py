@@ -203,6 +203,8 @@ def lstm_step_mistakes(x_t, h_prev, c_prev, W_x, W_h, b) -> tuple[dict, dict]:
     # h_t without the tanh of c_t
     o = cell(c=np.full_like(c_prev, S), shift={"f": S, "i": -S})[0]   # o_t * tanh(S) = o_t
     add("the tanh of the cell state is missing: h_t = o_t * tanh(c_t)", o * c_true, c_true)
+    add("tanh was applied to the new cell state: c_t = f_t * c_prev + i_t * g_t as it is (the tanh belongs in h_t)",
+        o_tanh(np.tanh(c_true)), np.tanh(c_true))
     # inputs
     add("the bias b is missing", *lstm_step(x_t, h_prev, c_prev, W_x, W_h, 0 * b))
     if W_x.shape == W_h.shape:
@@ -242,6 +244,14 @@ def lstm_forward_mistakes(X, h0, c0, W_x, W_h, b) -> tuple[dict, dict]:
         Cc.append(c)
     if T:
         add("the cell state is not carried over: every step starts from c0", np.stack(Hc, 1), np.stack(Cc, 1))
+    c, Hh, Ch = c0, [], []
+    for s in range(T):     # the cell state is carried, the hidden state is not
+        h, c = lstm_step(X[:, s], h0, c, W_x, W_h, b)
+        Hh.append(h)
+        Ch.append(c)
+    if T:
+        add("the hidden state is not carried over: every step reads h0 instead of the previous h_t",
+            np.stack(Hh, 1), np.stack(Ch, 1))
     for order in wrong_gate_orders()[:6]:
         add(_order_label(order), *lstm_forward(X, h0, c0, *alter_gates(W_x, W_h, b, order=order)))
     add("the forget gate is missing: c_t must be f_t * c_prev + i_t * g_t",
@@ -342,6 +352,13 @@ def gru_step_mistakes(x_t, h_prev, W_x, W_h, b_x, b_h) -> dict:
     ax_n = _split(x_t @ W_x + b_x, 3)[2]
     add("the reset gate multiplies the input part: it multiplies the hidden part, "
         "n = tanh(x W_xn + b_xn + r * (h_prev W_hn + b_hn))", (1 - z) * np.tanh(r * ax_n + ah_n) + z * h_prev)
+    rx_, zx_, nx_ = _split(x_t @ W_x + b_x, 3)
+    rh_, zh_, nh_ = _split(h_prev @ W_h + b_h, 3)
+    z_tanh = np.tanh(zx_ + zh_)
+    add("the update gate z uses tanh: r and z use sigmoid, only n uses tanh",
+        (1 - z_tanh) * np.tanh(nx_ + r * nh_) + z_tanh * h_prev)
+    add("the reset gate r uses tanh: r and z use sigmoid, only n uses tanh",
+        (1 - z) * np.tanh(nx_ + np.tanh(rx_ + rh_) * nh_) + z * h_prev)
     add("the hidden bias b_h is ignored", gru_step(x_t, h_prev, W_x, W_h, b_x, 0 * b_h))
     add("the input bias b_x is ignored", gru_step(x_t, h_prev, W_x, W_h, 0 * b_x, b_h))
     if W_x.shape == W_h.shape:
@@ -356,6 +373,7 @@ def sigmoid_mistakes(x) -> dict:
     out = {
         "the minus sign is missing: sigmoid(x) = 1 / (1 + exp(-x))": sigmoid(-x),
         "this is tanh, not the sigmoid (tanh has range (-1, 1), sigmoid (0, 1))": n(torch.tanh(t(x))),
+        "(1 + tanh(x)) / 2 is sigmoid(2x): the half belongs inside, sigmoid(x) = (1 + tanh(x / 2)) / 2": sigmoid(2 * x),
     }
     with np.errstate(over="ignore"):
         overflows = np.exp(x) == np.inf

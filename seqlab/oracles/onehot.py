@@ -67,7 +67,10 @@ def build_vocab_mistakes(tokens, expected: dict) -> dict:
         first_position.setdefault(tok, i)
     by_last = list(dict.fromkeys(reversed(list(tokens))))
     by_count = [tok for tok, _ in Counter(tokens).most_common()]  # ties keep their first-appearance order
+    last_position = {tok: i for i, tok in enumerate(tokens)}
     return {
+        "each token got the position of its last appearance: a new token gets the next free index, and a "
+        "repeated token keeps the index it got first": last_position,
         "the tokens are ordered by frequency, most common first: index them by first appearance instead":
             {tok: i for i, tok in enumerate(by_count)},
         "the indices start at 1: the first token gets index 0": {k: v + 1 for k, v in expected.items()},

@@ -91,6 +91,8 @@ def rnn_forward_mistakes(X, h0, W_xh, W_hh, b_h) -> dict:
         "for s = 0..T-1": rnn_forward(X[:, 1:], h0, W_xh, W_hh, b_h),
         "the states were made as (1, N, H), the layout of nn.RNN: the course's states are (N, H), so H is "
         "(N, T, H)": np.swapaxes(H, 0, 1)[None],
+        "the sequence was run backwards in time: step s reads X[:, s] for s = 0, 1, ..., T-1, in that order":
+            rnn_forward(np.ascontiguousarray(X[:, ::-1]), h0, W_xh, W_hh, b_h)[:, ::-1],
     }
     if W_xh.shape == W_hh.shape:
         out["W_xh and W_hh are swapped"] = rnn_forward(X, h0, W_hh, W_xh, b_h)
@@ -112,6 +114,9 @@ def rnn_outputs_mistakes(H, W_hy, b_y) -> dict:
     out["a softmax was applied: rnn_outputs returns the raw logits"] = e / e.sum(-1, keepdims=True)
     out["tanh was applied to the logits: return them raw"] = np.tanh(logits)
     out["only the last step's logits: rnn_outputs gives one row of logits per time step"] = logits[:, -1:]
+    if W_hy.shape[0] == W_hy.shape[1]:
+        out["the bias b_y was added before the product, (H + b_y) @ W_hy: it is added after, H @ W_hy + b_y"] = (
+            rnn_outputs(H + b_y, W_hy, 0 * b_y))
     return out
 
 

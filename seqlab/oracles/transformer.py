@@ -89,6 +89,8 @@ def layer_norm_mistakes(X, gamma, beta, eps=1e-5) -> dict:
         "eps is missing under the square root": layer_norm(X, gamma, beta, 0.0),
         "gamma and beta are swapped": layer_norm(X, beta, gamma, eps),
         "gamma and beta are not applied": layer_norm(X, np.ones_like(gamma), np.zeros_like(beta), eps),
+        "beta is missing: the result is gamma * (normalised X) + beta": layer_norm(X, gamma, np.zeros_like(beta), eps),
+        "gamma is missing: the result is gamma * (normalised X) + beta": layer_norm(X, np.ones_like(gamma), beta, eps),
     }
     if X.ndim >= 2:
         Xt = t(np.swapaxes(X, -1, -2))
@@ -190,6 +192,19 @@ def _multi_head_attention_mistakes(X_q, X_kv, W_q, W_k, W_v, W_o, n_heads, mask=
         out["X_q and X_kv are swapped: queries come from X_q, keys and values from X_kv"] = f(
             X_kv, X_q, W_q, W_k, W_v, W_o, n_heads, mask)
     right_out, right_A = f(X_q, X_kv, W_q, W_k, W_v, W_o, n_heads, mask)
+    if n_heads > 1 and d_k != n_heads:
+        out["scores divided by sqrt(n_heads): divide them by sqrt(d_k), d_k = D / n_heads the width of a head"] = f(
+            X_q, X_kv, W_q * np.sqrt(d_k / n_heads), W_k, W_v, W_o, n_heads, mask)
+    for dim, label in [(-2, "the softmax runs over the queries (axis -2): it runs over the keys, the last axis"),
+                       (-3, "the softmax runs over the heads (axis -3, dim 1 of (N, n_heads, T_q, T_kv)): it runs "
+                            "over the keys, the last axis")]:
+        if dim == -2 or n_heads > 1:
+            out[label] = _with_weights(X_kv, W_v, W_o, n_heads, _softmax_along(X_q, X_kv, W_q, W_k, n_heads, mask, dim))
+    if mask is not None:
+        free_A = f(X_q, X_kv, W_q, W_k, W_v, W_o, n_heads, None)[1]
+        A_after = free_A * np.broadcast_to(np.asarray(mask, dtype=bool), free_A.shape)
+        out["the mask was applied after the softmax: set masked scores to -inf before it"] = _with_weights(
+            X_kv, W_v, W_o, n_heads, A_after)
     if d_k != n_heads and (mask is None or np.ndim(mask) < 3 or np.shape(mask)[-3] == 1):
         out["n_heads and d_k are swapped: there are n_heads heads, each of width d_k = D // n_heads"] = f(
             X_q, X_kv, W_q, W_k, W_v, W_o, d_k, mask)
@@ -207,20 +222,31 @@ def _multi_head_attention_mistakes(X_q, X_kv, W_q, W_k, W_v, W_o, n_heads, mask=
         if empty.any():
             T_kv = right_A.shape[-1]
             out["a query with no allowed key attends to all keys uniformly (masked with a large negative number "
-                "instead of -inf): its weights and output must be zeros"] = _uniform_empty_rows(
-                X_q, X_kv, W_q, W_k, W_v, W_o, n_heads, right_out, right_A, empty, T_kv)
+                "instead of -inf): its weights and output must be zeros"] = _with_weights(
+                X_kv, W_v, W_o, n_heads, np.where(empty, 1.0 / T_kv, right_A))
     return out
 
 
-def _uniform_empty_rows(X_q, X_kv, W_q, W_k, W_v, W_o, n_heads, right_out, right_A, empty, T_kv) -> tuple:
-    """``(out, A)`` when the rows with no allowed key get uniform weights instead of zeros."""
-    A = np.where(empty, 1.0 / T_kv, right_A)
-    V = np.asarray(X_kv) @ np.asarray(W_v)                                   # (..., T_kv, D)
-    lead, D = V.shape[:-2], V.shape[-1]
+def _with_weights(X_kv, W_v, W_o, n_heads, A) -> tuple:
+    """``(out, A)`` of multi-head attention whose weights are ``A (..., n_heads, T_q, T_kv)``: the heads'
+    weighted sums of the values, concatenated, times ``W_o`` (by ``F.linear``)."""
+    V = F.linear(t(X_kv), t(W_v).T)                                          # (..., T_kv, D)
+    lead, T_kv, D = V.shape[:-2], V.shape[-2], V.shape[-1]
+    heads = V.reshape(*lead, T_kv, n_heads, D // n_heads).transpose(-2, -3)   # (..., h, T_kv, d_k)
+    concat = (t(A) @ heads).transpose(-2, -3)                                # (..., T_q, h, d_k)
+    return n(F.linear(concat.reshape(*concat.shape[:-2], D), t(W_o).T)), np.asarray(A)
+
+
+def _softmax_along(X_q, X_kv, W_q, W_k, n_heads, mask, dim: int) -> np.ndarray:
+    """The weights when the softmax of the masked, scaled scores runs along ``dim`` (NaN -> 0)."""
+    Q, K = F.linear(t(X_q), t(W_q).T), F.linear(t(X_kv), t(W_k).T)
+    D = Q.shape[-1]
     d_k = D // n_heads
-    heads = np.swapaxes(V.reshape(lead + (T_kv, n_heads, d_k)), -2, -3)        # (..., h, T_kv, d_k)
-    concat = np.swapaxes(A @ heads, -2, -3)
-    return concat.reshape(concat.shape[:-2] + (D,)) @ np.asarray(W_o), A
+    Q, K = (Z.reshape(*Z.shape[:-1], n_heads, d_k).transpose(-2, -3) for Z in (Q, K))
+    S = Q @ K.transpose(-2, -1) / d_k ** 0.5
+    if mask is not None:
+        S = S.masked_fill(~torch.as_tensor(np.asarray(mask, dtype=bool)), float("-inf"))
+    return n(torch.softmax(S, dim=dim).nan_to_num(0.0))
 
 
 def _unmoved_heads(X_q, X_kv, W_q, W_k, W_v, W_o, n_heads) -> tuple:
@@ -278,7 +304,13 @@ def feed_forward(X, W_1, b_1, W_2, b_2) -> np.ndarray:
 def feed_forward_mistakes(X, W_1, b_1, W_2, b_2) -> dict:
     W_1, b_1, W_2, b_2 = map(np.asarray, (W_1, b_1, W_2, b_2))
     no_relu = n(F.linear(F.linear(t(X), t(W_1).T, t(b_1)), t(W_2).T, t(b_2)))
-    return {
+    extra = {}
+    if np.ndim(X) >= 2:
+        extra["np.max(h, 0) takes the maximum over axis 0 (the batch): the ReLU is the elementwise np.maximum(h, 0)"] = (
+            n(F.linear(torch.amax(F.linear(t(X), t(W_1).T, t(b_1)), dim=0), t(W_2).T, t(b_2))))
+    if W_1.shape[0] == W_1.shape[1]:
+        extra["W_1 and W_2 are swapped: ReLU(X @ W_1 + b_1) @ W_2 + b_2"] = feed_forward(X, W_2, b_1, W_1, b_2)
+    return extra | {
         "b_1 is added after the ReLU: it goes inside, ReLU(X @ W_1 + b_1)":
             feed_forward(X, W_1, 0 * b_1, W_2, b_2) + b_1 @ W_2,
         "sigmoid instead of ReLU: the hidden layer is ReLU(X @ W_1 + b_1)":
@@ -378,6 +410,8 @@ def encoder_block_mistakes(X, params, n_heads, mask=None) -> dict:
     out["no residual around the feed-forward: LN(H + FFN(H))"] = norm(ffn(H), 2)
     out["ln1's gamma and beta were used for the second norm too: it has its own, ln2_gamma and ln2_beta"] = (
         norm(H + ffn(H), 1))
+    H_free = norm(mha(X), 1)
+    out["no residual around the attention: LN(X + attention(X)), the input X added back"] = norm(H_free + ffn(H_free), 2)
     if mask is not None:
         out["the mask is ignored (not passed on to the attention)"] = _encoder_block(X, p, n_heads, None)
     return out
@@ -462,6 +496,10 @@ def decoder_module_mistakes(block, Y, memory, n_heads: int, tgt_mask=None, memor
         right_first, lambda H: H, None, tm)
     out["residual added after the norm (x + LN(sublayer(x))): add x first, then normalise"] = post(
         lambda Z, m: Z + ln(sa(Z, m), 1), lambda H: M, mm, tm)
+    H1 = ln(Y + sa(Y, tm), 1)
+    H2 = ln(H1 + ca(H1, M, mm), 2)
+    out["ln2 was used again where ln3 belongs: the last norm is ln3"] = ln(H2 + ffn(H2), 2)
+    out["no residual around the feed-forward: LN(H + FFN(H))"] = ln(ffn(H2), 3)
     H1 = Y + sa(ln(Y, 1), tm)
     H2 = H1 + ca(ln(H1, 2), M, mm)
     out["pre-norm (x + sublayer(LN(x))): this block is post-norm, LN(x + sublayer(x)), as in the paper"] = (
