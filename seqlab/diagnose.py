@@ -64,7 +64,7 @@ def shape_slip(expected: Sequence[int], got: Sequence[int]) -> str:
                             f"shape {_axes(E)}")
     if len(G) == len(E) and sorted(G) == sorted(E):
         if len(E) == 2:
-            return f"the result is transposed: got {_axes(G)}, expected {_axes(E)}"
+            return f"the result is transposed (rows and columns swapped): got {_axes(G)}, expected {_axes(E)}"
         swaps = [(i, j) for i in range(len(E)) for j in range(i + 1, len(E))
                  if G[:i] + (G[j],) + G[i + 1:j] + (G[i],) + G[j + 1:] == E]
         if swaps:
@@ -117,8 +117,9 @@ def value_slip(expected, got) -> str:
         ratio = G[nonzero] / E[nonzero]
         c = float(np.median(ratio))
         if abs(c) > 1e-12 and np.allclose(ratio, c, rtol=1e-6, atol=0) and not np.isclose(c, 1.0):
-            return (f"every value is {c:.6g}{_factor_words(abs(c))} times the right one: a scale is missing, extra or "
-                    f"wrong (a mean where a sum belongs, a division by the wrong size?)")
+            return (f"every value is {c:.6g}{_factor_words(abs(c))} times the right one: a scale is missing, extra, "
+                    f"wrong or in the wrong place (a mean where a sum belongs, a division by the wrong size, a scale "
+                    f"applied after the softmax instead of to the scores, a missing pair of parentheses?)")
     if E.ndim == 0:
         return ""
     if E.ndim >= 2 and E.shape[-1] == E.shape[-2] > 1 and _close(G, np.swapaxes(E, -1, -2)):

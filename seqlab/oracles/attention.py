@@ -163,6 +163,11 @@ def softmax_mistakes(S, axis: int = -1) -> dict:
             total = e.sum(axis=axis, keepdims=True)
             out["the maximum is taken along another axis than the sum: subtract the maximum along the axis you "
                 "normalise over (axis=axis, keepdims=True)"] = e / np.where(total > 0, total, 1.0)
+    with np.errstate(all="ignore"):
+        e = np.exp(np.where(np.isfinite(S), S, -np.inf) - np.max(np.where(np.isfinite(S), S, 0.0), axis=axis, keepdims=True))
+        norm = np.sqrt((e ** 2).sum(axis=axis, keepdims=True))
+        out["divided by the norm of the exponentials: divide by their sum, so that they sum to 1"] = (
+            e / np.where(norm > 0, norm, 1.0))
     bad = np.where(too_big | has_empty, np.nan, softmax(S, axis))
     if np.isnan(bad).any():
         out["NaN from overflow (or an all -inf row): subtract the maximum before np.exp, "
@@ -223,6 +228,7 @@ def causal_mask_mistakes(T: int) -> dict:
         "the mask is inverted: True means 'may attend', so the past and the token itself are True": ~mask,
         "the diagonal is missing: a token may attend to itself": mask & ~np.eye(T, dtype=bool),
         "upper triangle instead of lower: query i may see keys j <= i": mask.T,
+        "one step of the future is allowed (k=1): query i may see keys j <= i only": mask | np.eye(T, k=1, dtype=bool),
     }
 
 
@@ -297,6 +303,10 @@ def self_attention_mistakes(X, W_q, W_k, W_v, mask=None, scaled: bool = True) ->
     right, A_right = self_attention(*args, mask, scaled)
     if A_right.shape != right.shape or not np.allclose(A_right, right):
         out["out and A are swapped: return (out, A)"] = A_right
+    out["V was made with W_k: the values are X @ W_v"] = self_attention(X, W_q, W_k, W_k, mask, scaled)[0]
+    if scaled:
+        out["the weights were divided by sqrt(d_k) after the softmax: divide the scores, before the softmax"] = (
+            A_right @ V / math.sqrt(d_k))
     if mask is not None:
         zeroed = np.where(mask, S, 0.0)                      # what S * mask gives: masked scores 0, not -inf
         out["masked scores were set to 0 (S * mask): a score of 0 still gets weight; set them to -inf before the "

@@ -93,6 +93,8 @@ def rnn_step_backward_mistakes(dh_t, x_t, h_prev, W_xh, W_hh, b_h) -> dict:
         right[0], local @ W_hh, right[2], right[3], right[4])
     out["dW_hh uses h_t: it is h_prevᵀ @ (local gradient), with the state that went into the step"] = (
         right[0], right[1], right[2], h_t.T @ local, right[4])
+    out["the tanh derivative is written (1 - h_t)**2: it is 1 - h_t**2"] = _linear_step_backward(
+        dh_t * (1 - h_t) ** 2, x_t, h_prev, W_xh, W_hh)
     out["db_h is averaged over the batch (a mean): the loss sums over the batch, so db_h sums too (axis 0)"] = (
         right[:4] + (right[4] / len(x_t),))
     out["db_h is summed over axis 1 (the hidden units): sum the local gradient over the batch, axis 0, "
@@ -208,6 +210,7 @@ def rnn_backward_mistakes(dH, X, h0, W_xh, W_hh, b_h) -> dict:
         H = n(torch_rnn(W_xh, W_hh, b_h)(t(X), t(h0)[None])[0])
     before = lambda s: H[:, s - 1] if s > 0 else h0
     backwards = range(T - 1, -1, -1)
+    right = rnn_backward(dH, X, h0, W_xh, W_hh, b_h)
     return {
         "the loop runs forward in time: backpropagation goes from s = T-1 down to 0":
             _chained_backward(dH, X, h0, H, W_xh, W_hh, range(T), before),
@@ -223,6 +226,10 @@ def rnn_backward_mistakes(dH, X, h0, W_xh, W_hh, b_h) -> dict:
             _unrolled_backward(dH, X, h0, W_xh, W_hh, b_h, {0}),
         "the state before step 0 is h0: H[:, s - 1] at s = 0 is H[:, -1], the LAST state (use h0 there)":
             _chained_backward(dH, X, h0, H, W_xh, W_hh, backwards, lambda s: H[:, s - 1]),
+        "off by one: step s adds the output gradient dH[:, s - 1]; its own is dH[:, s]":
+            rnn_backward(np.roll(dH, 1, axis=1), X, h0, W_xh, W_hh, b_h),
+        "db_h was summed over every axis (one number): sum over the batch only, shape (H,)":
+            right[:4] + (float(right[4].sum()),),
         "step 0 is skipped: the backward loop must run down to s = 0, range(T - 1, -1, -1)":
             _chained_backward(dH, X, h0, H, W_xh, W_hh, range(T - 1, 0, -1), before),
     }
@@ -235,11 +242,15 @@ def truncated_rnn_backward_mistakes(dH, X, h0, W_xh, W_hh, b_h, k) -> dict:
     right = chunk_cuts(T, k)
     out = {"the chunks have k + 1 steps: detach every k steps, at s = k, 2k, ...":
            _unrolled_backward(dH, X, h0, W_xh, W_hh, b_h, chunk_cuts(T, k + 1))} if k + 1 < T else {}
+    if k > 2:
+        out["the chunks have k - 1 steps: detach every k steps, at s = k, 2k, ..."] = (
+            _unrolled_backward(dH, X, h0, W_xh, W_hh, b_h, chunk_cuts(T, k - 1)))
     if k > 1:
         out["the state is detached at every step: detach only at the chunk boundaries s = k, 2k, ..."] = (
             _unrolled_backward(dH, X, h0, W_xh, W_hh, b_h, set(range(1, T))))
     out |= {
-        "k is ignored: this is full BPTT": rnn_backward(dH, X, h0, W_xh, W_hh, b_h),
+        "k has no effect: this is full BPTT (are the chunks cut along time, X[:, start:start + k] or "
+        "torch.split(X, k, dim=1)?)": rnn_backward(dH, X, h0, W_xh, W_hh, b_h),
         "h_0 is cut off too: dh0 must still receive the first chunk's gradient":
             _unrolled_backward(dH, X, h0, W_xh, W_hh, b_h, right | {0}),
         "the cuts are one step early: detach before s = k, 2k, ..., not before s = k-1, 2k-1, ...":
@@ -310,7 +321,10 @@ def numerical_gradient_mistakes(x, h) -> dict:
         "the step h is ignored (a fixed step is used instead)": 3 * x ** 2 + 1e-10,
         "the gradient is flattened: return an array of x's shape": centred.ravel(),
         "every entry was perturbed at once: move one entry of x at a time": np.full(x.shape, np.sum(centred)),
-        "all zeros: f was evaluated at the unperturbed x (evaluate f at the perturbed point)": np.zeros(x.shape),
+        "all zeros (or nearly): f was evaluated at the unperturbed x, or the difference was multiplied by h "
+        "instead of divided by 2h": np.zeros(x.shape),
+        "divided by 2 and then multiplied by h: write (f(x + h) - f(x - h)) / (2 * h), with the parentheses":
+            centred * h * h,
     }
 
 

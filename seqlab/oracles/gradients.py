@@ -160,6 +160,8 @@ def gradient_norms_mistakes(H, W_hh, dh_T) -> dict:
             gradient_norms_through_time(np.concatenate([np.zeros_like(H[:, :1]), H], axis=1), W_hh, dh_T),
         "a norm per hidden unit (over the batch only): entry t-1 is the Frobenius norm of the whole (N, H) "
         "gradient, over the batch and the units": np.sqrt((G ** 2).sum(axis=0)),
+        "the gradient started from ones: the gradient at h_T is dh_T, the one given":
+            gradient_norms_through_time(H, W_hh, np.ones_like(dh_T)),
         "the loop stops one step early: the norm at h_1 (entry 0) is missing; go back from h_T all the way to h_1":
             np.concatenate([[0.0], norms[1:]]),
         "a norm per sequence: entry t-1 is the Frobenius norm of the whole (N, H) gradient, over the batch "
@@ -183,6 +185,9 @@ def clip_grad_norm_mistakes(grads, max_norm) -> dict:
         "the 1e-6 is missing: multiply by max_norm / (total_norm + 1e-6), as PyTorch does":
             flat([g * min(1.0, max_norm / total) if total > 0 else g for g in grads]),
     }
+    l1 = float(sum(np.abs(g).sum() for g in grads))
+    out["the L1 norm (a sum of absolute values) was used: the norm is the L2 norm, sqrt of the sum of squares"] = (
+        flat([g * min(1.0, max_norm / (l1 + 1e-6)) for g in grads]))
     sums_squared = float(np.sqrt(sum(np.sum(g) ** 2 for g in grads)))
     out["the sums were squared instead of the entries: the norm is sqrt of the sum of every squared entry, "
         "sqrt(sum(np.sum(g ** 2)))"] = flat([g * min(1.0, max_norm / (sums_squared + 1e-6)) for g in grads])
@@ -214,6 +219,8 @@ def total_norm_mistakes(grads, max_norm) -> dict:
             max(float(np.linalg.norm(np.ravel(g))) for g in grads),
         "the sums were squared instead of the entries: the norm is sqrt of the sum of every squared entry":
             float(np.sqrt(sum(np.sum(g) ** 2 for g in grads))),
+        "the L1 norm (a sum of absolute values) was returned: the norm is the L2 norm":
+            float(sum(np.abs(g).sum() for g in grads)),
     }
 
 

@@ -259,6 +259,7 @@ def lstm_forward_mistakes(X, h0, c0, W_x, W_h, b) -> tuple[dict, dict]:
     add("the forget gate is not applied: c_t must be f_t * c_prev + i_t * g_t (got c_prev + i_t * g_t)",
         *lstm_forward(X, h0, c0, *alter_gates(W_x, W_h, b, shift={"f": SATURATE})))
     add("the bias b is missing", *lstm_forward(X, h0, c0, W_x, W_h, 0 * b))
+    add("the bias b is added twice (once with the inputs, once in the step): add it once", *lstm_forward(X, h0, c0, W_x, W_h, 2 * b))
     h, c, Hs, Cs = h0, c0, [], []
     late = "h_t is computed from c_prev: use the NEW cell state, h_t = o_t * tanh(c_t)"
     for s in range(T):      # each step's h from the old cell state, fed to the next step
@@ -357,6 +358,9 @@ def gru_step_mistakes(x_t, h_prev, W_x, W_h, b_x, b_h) -> dict:
     z_tanh = np.tanh(zx_ + zh_)
     add("the update gate z uses tanh: r and z use sigmoid, only n uses tanh",
         (1 - z_tanh) * np.tanh(nx_ + r * nh_) + z_tanh * h_prev)
+    add("b_h is left out of r and z: each gate adds both biases, r = sigmoid(x W_xr + b_xr + h_prev W_hr + b_hr)",
+        (1 - sigmoid(zx_ + zh_ - _split(b_h, 3)[1])) * np.tanh(nx_ + sigmoid(rx_ + rh_ - _split(b_h, 3)[0]) * nh_)
+        + sigmoid(zx_ + zh_ - _split(b_h, 3)[1]) * h_prev)
     add("the reset gate r uses tanh: r and z use sigmoid, only n uses tanh",
         (1 - z) * np.tanh(nx_ + np.tanh(rx_ + rh_) * nh_) + z * h_prev)
     add("the hidden bias b_h is ignored", gru_step(x_t, h_prev, W_x, W_h, b_x, 0 * b_h))
@@ -375,6 +379,11 @@ def sigmoid_mistakes(x) -> dict:
         "this is tanh, not the sigmoid (tanh has range (-1, 1), sigmoid (0, 1))": n(torch.tanh(t(x))),
         "(1 + tanh(x)) / 2 is sigmoid(2x): the half belongs inside, sigmoid(x) = (1 + tanh(x / 2)) / 2": sigmoid(2 * x),
     }
+    with np.errstate(over="ignore"):
+        flipped_overflow = np.exp(-x) == np.inf
+    if flipped_overflow.any():
+        out["exp(-x) / (1 + exp(-x)) is sigmoid(-x), and it overflows for very negative x: sigmoid(x) = "
+            "1 / (1 + exp(-x)), or exp(x) / (1 + exp(x)) for negative x"] = np.where(flipped_overflow, np.nan, sigmoid(-x))
     with np.errstate(over="ignore"):
         overflows = np.exp(x) == np.inf
     if overflows.any():

@@ -68,7 +68,11 @@ def build_vocab_mistakes(tokens, expected: dict) -> dict:
     by_last = list(dict.fromkeys(reversed(list(tokens))))
     by_count = [tok for tok, _ in Counter(tokens).most_common()]  # ties keep their first-appearance order
     last_position = {tok: i for i, tok in enumerate(tokens)}
+    skipped = {}
+    for tok in list(tokens)[1:]:
+        skipped.setdefault(tok, len(skipped))
     return {
+        "the first token was skipped: every distinct token gets an index, the first one 0": skipped,
         "each token got the position of its last appearance: a new token gets the next free index, and a "
         "repeated token keeps the index it got first": last_position,
         "the tokens are ordered by frequency, most common first: index them by first appearance instead":

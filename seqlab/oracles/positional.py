@@ -126,8 +126,13 @@ def shift_mistakes(offset: int, d_model: int, pe, base: float = 10000.0) -> dict
         INTEGER_DIVISION: np.full(d_model // 2, float(offset)),
         "the offset is ignored: M turns pair k by offset times the angle of one step": np.power(float(base), -2.0 * pair / d_model),
     }
-    right = rotated(pe, offset * np.power(float(base), -2.0 * pair / d_model))
+    step = offset * np.power(float(base), -2.0 * pair / d_model)
+    right = rotated(pe, step)
     values = {label: rotated(pe, a) for label, a in angles.items()}
+    s, c = np.asarray(pe, dtype=np.float64)[..., 0::2], np.asarray(pe, dtype=np.float64)[..., 1::2]
+    no_minus = np.empty_like(right)        # blocks [[cos a, sin a], [sin a, cos a]]: the minus sign left out
+    no_minus[..., 0::2], no_minus[..., 1::2] = s * np.cos(step) + c * np.sin(step), s * np.sin(step) + c * np.cos(step)
+    values["the minus sign is missing in the blocks: each one is [[cos a, sin a], [-sin a, cos a]]"] = no_minus
     return {label: value for label, value in values.items() if not np.allclose(value, right)}
 
 

@@ -91,6 +91,8 @@ def layer_norm_mistakes(X, gamma, beta, eps=1e-5) -> dict:
         "gamma and beta are not applied": layer_norm(X, np.ones_like(gamma), np.zeros_like(beta), eps),
         "beta is missing: the result is gamma * (normalised X) + beta": layer_norm(X, gamma, np.zeros_like(beta), eps),
         "gamma is missing: the result is gamma * (normalised X) + beta": layer_norm(X, np.ones_like(gamma), beta, eps),
+        "gamma and beta were applied before normalising: normalise X first, then scale by gamma and add beta":
+            layer_norm(X * gamma + beta, np.ones_like(gamma), np.zeros_like(beta), eps),
     }
     if X.ndim >= 2:
         Xt = t(np.swapaxes(X, -1, -2))
@@ -200,6 +202,11 @@ def _multi_head_attention_mistakes(X_q, X_kv, W_q, W_k, W_v, W_o, n_heads, mask=
                             "over the keys, the last axis")]:
         if dim == -2 or n_heads > 1:
             out[label] = _with_weights(X_kv, W_v, W_o, n_heads, _softmax_along(X_q, X_kv, W_q, W_k, n_heads, mask, dim))
+    out["the weights were divided by sqrt(d_k) after the softmax: divide the scores, before the softmax"] = (
+        _with_weights(X_kv, W_v, W_o, n_heads, right_A / np.sqrt(d_k)))
+    if np.shape(X_q)[-2] != np.shape(X_kv)[-2] and (mask is None or np.shape(mask)[-1] == 1):
+        out["the keys and values were made from X_q: they come from X_kv (queries from X_q)"] = f(
+            X_q, X_q, W_q, W_k, W_v, W_o, n_heads, mask)
     if mask is not None:
         free_A = f(X_q, X_kv, W_q, W_k, W_v, W_o, n_heads, None)[1]
         A_after = free_A * np.broadcast_to(np.asarray(mask, dtype=bool), free_A.shape)
@@ -308,6 +315,8 @@ def feed_forward_mistakes(X, W_1, b_1, W_2, b_2) -> dict:
     if np.ndim(X) >= 2:
         extra["np.max(h, 0) takes the maximum over axis 0 (the batch): the ReLU is the elementwise np.maximum(h, 0)"] = (
             n(F.linear(torch.amax(F.linear(t(X), t(W_1).T, t(b_1)), dim=0), t(W_2).T, t(b_2))))
+    extra["b_1 was used as the ReLU's threshold, np.maximum(X @ W_1, b_1): add it first, np.maximum(X @ W_1 + b_1, 0)"] = (
+        n(F.linear(torch.maximum(F.linear(t(X), t(W_1).T), t(b_1)), t(W_2).T, t(b_2))))
     if W_1.shape[0] == W_1.shape[1]:
         extra["W_1 and W_2 are swapped: ReLU(X @ W_1 + b_1) @ W_2 + b_2"] = feed_forward(X, W_2, b_1, W_1, b_2)
     return extra | {
@@ -410,6 +419,9 @@ def encoder_block_mistakes(X, params, n_heads, mask=None) -> dict:
     out["no residual around the feed-forward: LN(H + FFN(H))"] = norm(ffn(H), 2)
     out["ln1's gamma and beta were used for the second norm too: it has its own, ln2_gamma and ln2_beta"] = (
         norm(H + ffn(H), 1))
+    H_ff = norm(X + ffn(X), 1)
+    out["the sub-layers are in the wrong order: attention first (with ln1), then the feed-forward (with ln2)"] = (
+        norm(H_ff + mha(H_ff), 2))
     H_free = norm(mha(X), 1)
     out["no residual around the attention: LN(X + attention(X)), the input X added back"] = norm(H_free + ffn(H_free), 2)
     if mask is not None:
@@ -499,6 +511,10 @@ def decoder_module_mistakes(block, Y, memory, n_heads: int, tgt_mask=None, memor
     H1 = ln(Y + sa(Y, tm), 1)
     H2 = ln(H1 + ca(H1, M, mm), 2)
     out["ln2 was used again where ln3 belongs: the last norm is ln3"] = ln(H2 + ffn(H2), 2)
+    C1 = ln(Y + ca(Y, M, mm), 1)
+    C2 = ln(C1 + sa(C1, tm), 2)
+    out["the sub-layers are in the wrong order: self-attention (ln1), then cross-attention (ln2), then the "
+        "feed-forward (ln3)"] = ln(C2 + ffn(C2), 3)
     out["no residual around the feed-forward: LN(H + FFN(H))"] = ln(ffn(H2), 3)
     H1 = Y + sa(ln(Y, 1), tm)
     H2 = H1 + ca(ln(H1, 2), M, mm)

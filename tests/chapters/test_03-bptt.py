@@ -157,7 +157,7 @@ def numerical_gradient(f, x, h=1e-5):
 """, hint='one entry'),
     },
     "truncated_rnn_backward": {
-        "k ignored (full BPTT)": Mistake(truncated(carry="dh_prev"), hint='k is ignored'),
+        "k ignored (full BPTT)": Mistake(truncated(carry="dh_prev"), hint='k has no effect'),
         "cuts at s = 0 too (dh0 zero)": Mistake(truncated(carry="np.zeros_like(dh_prev) if s % k == 0 else dh_prev"), hint='h_0 is cut off'),
         "cuts one step early": Mistake(truncated(carry="np.zeros_like(dh_prev) if (s + 1) % k == 0 else dh_prev"), hint='one step early'),
         "chunks counted from the end": Mistake(truncated(
@@ -183,7 +183,7 @@ def truncated_rnn_backward(dH, X, h0, H, W_xh, W_hh, k):
 """, hint='sliding window'),
     },
     "tbptt_forward": {
-        "no detach (full BPTT)": Mistake(tbptt(carry="h"), hint='k is ignored'),
+        "no detach (full BPTT)": Mistake(tbptt(carry="h"), hint='k has no effect'),
         "h0 detached too": Mistake(tbptt(h0="h0.detach()"), hint='h_0 is cut off'),
         "detaches every step": Mistake(tbptt(stride="1", width="1"), hint='every step'),
         "returned states detached": Mistake(tbptt(append="H_chunk.detach()"), hint='not the hidden states you return'),
@@ -203,7 +203,7 @@ def tbptt_forward(rnn, X, h0, k):
 def tbptt_forward(rnn, X, h0, k):
     H_all, _ = rnn(X, h0)
     return H_all
-""", hint='k is ignored'),
+""", hint='k has no effect'),
     },
 }
 
