@@ -119,7 +119,8 @@ def value_slip(expected, got) -> str:
         if abs(c) > 1e-12 and np.allclose(ratio, c, rtol=1e-6, atol=0) and not np.isclose(c, 1.0):
             return (f"every value is {c:.6g}{_factor_words(abs(c))} times the right one: a scale is missing, extra, "
                     f"wrong or in the wrong place (a mean where a sum belongs, a division by the wrong size, a scale "
-                    f"applied after the softmax instead of to the scores, a missing pair of parentheses?)")
+                    f"applied after the softmax instead of before the softmax, to the scores, a missing pair of "
+                    f"parentheses?)")
     if E.ndim == 0:
         return ""
     if E.ndim >= 2 and E.shape[-1] == E.shape[-2] > 1 and _close(G, np.swapaxes(E, -1, -2)):

@@ -306,7 +306,7 @@ def self_attention_mistakes(X, W_q, W_k, W_v, mask=None, scaled: bool = True) ->
     out["V was made with W_k: the values are X @ W_v"] = self_attention(X, W_q, W_k, W_k, mask, scaled)[0]
     if scaled:
         out["the weights were divided by sqrt(d_k) after the softmax: divide the scores, before the softmax"] = (
-            A_right @ V / math.sqrt(d_k))
+            self_attention(*args, mask, scaled=False)[1] @ V / math.sqrt(d_k))
     if mask is not None:
         zeroed = np.where(mask, S, 0.0)                      # what S * mask gives: masked scores 0, not -inf
         out["masked scores were set to 0 (S * mask): a score of 0 still gets weight; set them to -inf before the "

@@ -91,7 +91,7 @@ def layer_norm_mistakes(X, gamma, beta, eps=1e-5) -> dict:
         "gamma and beta are not applied": layer_norm(X, np.ones_like(gamma), np.zeros_like(beta), eps),
         "beta is missing: the result is gamma * (normalised X) + beta": layer_norm(X, gamma, np.zeros_like(beta), eps),
         "gamma is missing: the result is gamma * (normalised X) + beta": layer_norm(X, np.ones_like(gamma), beta, eps),
-        "gamma and beta were applied before normalising: normalise X first, then scale by gamma and add beta":
+        "gamma and beta were applied before normalising: they come after it, gamma * (normalised X) + beta":
             layer_norm(X * gamma + beta, np.ones_like(gamma), np.zeros_like(beta), eps),
     }
     if X.ndim >= 2:
@@ -203,7 +203,7 @@ def _multi_head_attention_mistakes(X_q, X_kv, W_q, W_k, W_v, W_o, n_heads, mask=
         if dim == -2 or n_heads > 1:
             out[label] = _with_weights(X_kv, W_v, W_o, n_heads, _softmax_along(X_q, X_kv, W_q, W_k, n_heads, mask, dim))
     out["the weights were divided by sqrt(d_k) after the softmax: divide the scores, before the softmax"] = (
-        _with_weights(X_kv, W_v, W_o, n_heads, right_A / np.sqrt(d_k)))
+        _with_weights(X_kv, W_v, W_o, n_heads, f(X_q, X_kv, W_q * np.sqrt(d_k), W_k, W_v, W_o, n_heads, mask)[1] / np.sqrt(d_k)))
     if np.shape(X_q)[-2] != np.shape(X_kv)[-2] and (mask is None or np.shape(mask)[-1] == 1):
         out["the keys and values were made from X_q: they come from X_kv (queries from X_q)"] = f(
             X_q, X_q, W_q, W_k, W_v, W_o, n_heads, mask)
