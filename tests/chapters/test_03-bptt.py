@@ -220,6 +220,314 @@ def rnn_backward(dH, X, h0, H, W_xh, W_hh):
     return oracle.rnn_backward(dH, X, h0, W_xh, W_hh, np.zeros(W_hh.shape[1]))
 """, hint="reference")
 
+# Issue 19, held-out batch A: mistakes written before the messages that name them were tuned
+MISTAKES["rnn_step_backward"].update({
+    'db_h summed over the wrong axis': Mistake("""
+def rnn_step_backward(dh_t, x_t, h_prev, h_t, W_xh, W_hh):
+    da = dh_t * (1 - h_t ** 2)
+    return da @ W_xh.T, da @ W_hh.T, x_t.T @ da, h_prev.T @ da, da.sum(axis=1)
+""", hint='axis 0'),
+    'db_h averaged over the batch': Mistake("""
+def rnn_step_backward(dh_t, x_t, h_prev, h_t, W_xh, W_hh):
+    da = dh_t * (1 - h_t ** 2)
+    return da @ W_xh.T, da @ W_hh.T, x_t.T @ da, h_prev.T @ da, da.mean(axis=0)
+""", hint='averaged'),
+    'dx_t uses W_xh untransposed': Mistake("""
+def rnn_step_backward(dh_t, x_t, h_prev, h_t, W_xh, W_hh):
+    da = dh_t * (1 - h_t ** 2)
+    return da @ W_xh, da @ W_hh.T, x_t.T @ da, h_prev.T @ da, da.sum(axis=0)
+""", hint='W_xh'),
+    "dh_prev multiplied by the previous step's tanh derivative too": Mistake("""
+def rnn_step_backward(dh_t, x_t, h_prev, h_t, W_xh, W_hh):
+    da = dh_t * (1 - h_t ** 2)
+    return da @ W_xh.T, (da @ W_hh.T) * (1 - h_prev ** 2), x_t.T @ da, h_prev.T @ da, da.sum(axis=0)
+""", hint='h_prev'),
+})
+MISTAKES["rnn_backward"].update({
+    'h_prev = H[:, s - 1] also at s = 0 (H[:, -1] instead of h0)': Mistake("""
+def rnn_backward(dH, X, h0, H, W_xh, W_hh):
+    T = X.shape[1]
+    dX = np.zeros_like(X)
+    dW_xh, dW_hh, db_h = np.zeros_like(W_xh), np.zeros_like(W_hh), np.zeros(W_hh.shape[0])
+    dh_next = np.zeros_like(h0)
+    for s in reversed(range(T)):
+        dx, dh_next, dWx, dWh, db = rnn_step_backward(dH[:, s] + dh_next, X[:, s], H[:, s - 1], H[:, s], W_xh, W_hh)
+        dX[:, s] = dx
+        dW_xh += dWx
+        dW_hh += dWh
+        db_h += db
+    return dX, dh_next, dW_xh, dW_hh, db_h
+""", hint='h0'),
+    'step 0 skipped (range(T - 1, 0, -1))': Mistake("""
+def rnn_backward(dH, X, h0, H, W_xh, W_hh):
+    T = X.shape[1]
+    dX = np.zeros_like(X)
+    dW_xh, dW_hh, db_h = np.zeros_like(W_xh), np.zeros_like(W_hh), np.zeros(W_hh.shape[0])
+    dh_next = np.zeros_like(h0)
+    for s in range(T - 1, 0, -1):
+        dx, dh_next, dWx, dWh, db = rnn_step_backward(dH[:, s] + dh_next, X[:, s], H[:, s - 1], H[:, s], W_xh, W_hh)
+        dX[:, s] = dx
+        dW_xh += dWx
+        dW_hh += dWh
+        db_h += db
+    return dX, dh_next, dW_xh, dW_hh, db_h
+""", hint='step 0'),
+    'dH never added: only the carried gradient goes in': Mistake("""
+def rnn_backward(dH, X, h0, H, W_xh, W_hh):
+    T = X.shape[1]
+    dX = np.zeros_like(X)
+    dW_xh, dW_hh, db_h = np.zeros_like(W_xh), np.zeros_like(W_hh), np.zeros(W_hh.shape[0])
+    dh_next = dH[:, -1]
+    for s in reversed(range(T)):
+        h_prev = H[:, s - 1] if s > 0 else h0
+        dx, dh_next, dWx, dWh, db = rnn_step_backward(dh_next, X[:, s], h_prev, H[:, s], W_xh, W_hh)
+        dX[:, s] = dx
+        dW_xh += dWx
+        dW_hh += dWh
+        db_h += db
+    return dX, dh_next, dW_xh, dW_hh, db_h
+""", hint='last step'),
+})
+MISTAKES["truncated_rnn_backward"].update({
+    "the boundary step's own output gradient dropped with the carried one": Mistake("""
+def truncated_rnn_backward(dH, X, h0, H, W_xh, W_hh, k):
+    T = X.shape[1]
+    dX = np.zeros_like(X)
+    dW_xh, dW_hh, db_h = np.zeros_like(W_xh), np.zeros_like(W_hh), np.zeros(W_hh.shape[0])
+    dh_next = np.zeros_like(h0)
+    for s in reversed(range(T)):
+        h_prev = H[:, s - 1] if s > 0 else h0
+        upstream = dH[:, s] + dh_next
+        if s < T - 1 and (s + 1) % k == 0:
+            upstream = np.zeros_like(upstream)
+        dx, dh_next, dWx, dWh, db = rnn_step_backward(upstream, X[:, s], h_prev, H[:, s], W_xh, W_hh)
+        dX[:, s] = dx
+        dW_xh += dWx
+        dW_hh += dWh
+        db_h += db
+    return dX, dh_next, dW_xh, dW_hh, db_h
+""", hint='boundary'),
+})
+MISTAKES["tbptt_forward"].update({
+    "each chunk's last state appended after detaching": Mistake("""
+def tbptt_forward(rnn, X, h0, k):
+    out = []
+    h = h0
+    for start in range(0, X.shape[1], k):
+        H_chunk, h = rnn(X[:, start:start + k], h)
+        h = h.detach()
+        out.append(H_chunk[:, :-1])
+        out.append(h[:, None])
+    return torch.cat(out, dim=1)
+""", hint='boundary'),
+    'last, shorter chunk dropped': Mistake("""
+def tbptt_forward(rnn, X, h0, k):
+    out = []
+    h = h0
+    for start in range(0, X.shape[1] - k + 1, k):
+        H_chunk, h = rnn(X[:, start:start + k], h)
+        out.append(H_chunk)
+        h = h.detach()
+    return torch.cat(out, dim=1)
+""", hint='shorter'),
+    'starts from zeros instead of h0': Mistake("""
+def tbptt_forward(rnn, X, h0, k):
+    out = []
+    h = torch.zeros_like(h0)
+    for start in range(0, X.shape[1], k):
+        H_chunk, h = rnn(X[:, start:start + k], h)
+        out.append(H_chunk)
+        h = h.detach()
+    return torch.cat(out, dim=1)
+""", hint='h0'),
+})
+MISTAKES["numerical_gradient"].update({
+    'perturbs a copy but evaluates f at x': Mistake("""
+def numerical_gradient(f, x, h=1e-5):
+    grad = np.zeros(x.shape)
+    for idx in np.ndindex(x.shape):
+        xp, xm = x.copy(), x.copy()
+        xp[idx] += h
+        xm[idx] -= h
+        grad[idx] = (f(x) - f(x)) / (2 * h)
+    return grad
+""", hint='zero'),
+})
+
+# Issue 19, held-out batch B: mistakes written before the messages that name them were tuned
+MISTAKES["rnn_step_backward"].update({
+    'dh_prev uses W_xh': Mistake("""
+def rnn_step_backward(dh_t, x_t, h_prev, h_t, W_xh, W_hh):
+    da = dh_t * (1 - h_t ** 2)
+    return da @ W_xh.T, da @ W_xh.T, x_t.T @ da, h_prev.T @ da, da.sum(axis=0)
+""", hint='W_hh'),
+    'db_h without the tanh derivative': Mistake("""
+def rnn_step_backward(dh_t, x_t, h_prev, h_t, W_xh, W_hh):
+    da = dh_t * (1 - h_t ** 2)
+    return da @ W_xh.T, da @ W_hh.T, x_t.T @ da, h_prev.T @ da, dh_t.sum(axis=0)
+""", hint='tanh derivative'),
+})
+MISTAKES["rnn_backward"].update({
+    'dW_xh reset inside the loop': Mistake("""
+def rnn_backward(dH, X, h0, H, W_xh, W_hh):
+    T = X.shape[1]
+    dX = np.zeros_like(X)
+    dW_hh, db_h = np.zeros_like(W_hh), np.zeros(W_hh.shape[0])
+    dh_next = np.zeros_like(h0)
+    for s in reversed(range(T)):
+        dW_xh = np.zeros_like(W_xh)
+        h_prev = H[:, s - 1] if s > 0 else h0
+        dx, dh_next, dWx, dWh, db = rnn_step_backward(dH[:, s] + dh_next, X[:, s], h_prev, H[:, s], W_xh, W_hh)
+        dX[:, s] = dx
+        dW_xh += dWx
+        dW_hh += dWh
+        db_h += db
+    return dX, dh_next, dW_xh, dW_hh, db_h
+""", hint='overwritten'),
+})
+MISTAKES["truncated_rnn_backward"].update({
+    'cut placed at s % k == 1': Mistake("""
+def truncated_rnn_backward(dH, X, h0, H, W_xh, W_hh, k):
+    T = X.shape[1]
+    dX = np.zeros_like(X)
+    dW_xh, dW_hh, db_h = np.zeros_like(W_xh), np.zeros_like(W_hh), np.zeros(W_hh.shape[0])
+    dh_next = np.zeros_like(h0)
+    for s in reversed(range(T)):
+        h_prev = H[:, s - 1] if s > 0 else h0
+        dx, dh_next, dWx, dWh, db = rnn_step_backward(dH[:, s] + dh_next, X[:, s], h_prev, H[:, s], W_xh, W_hh)
+        if s > 1 and s % k == 1:
+            dh_next = np.zeros_like(dh_next)
+        dX[:, s] = dx
+        dW_xh += dWx
+        dW_hh += dWh
+        db_h += db
+    return dX, dh_next, dW_xh, dW_hh, db_h
+""", hint='one step late'),
+})
+MISTAKES["tbptt_forward"].update({
+    'chunks joined along the batch axis': Mistake("""
+def tbptt_forward(rnn, X, h0, k):
+    out = []
+    h = h0
+    for start in range(0, X.shape[1], k):
+        H_chunk, h = rnn(X[:, start:start + k], h)
+        out.append(H_chunk)
+        h = h.detach()
+    return torch.cat(out)
+""", hint='dim=1'),
+    'the state is not passed to the next chunk': Mistake("""
+def tbptt_forward(rnn, X, h0, k):
+    out = []
+    for start in range(0, X.shape[1], k):
+        H_chunk, _ = rnn(X[:, start:start + k], h0 if start == 0 else None)
+        out.append(H_chunk)
+    return torch.cat(out, dim=1)
+""", hint='state'),
+})
+MISTAKES["numerical_gradient"].update({
+    'x restored only after the + step': Mistake("""
+def numerical_gradient(f, x, h=1e-5):
+    grad = np.zeros(x.shape)
+    for idx in np.ndindex(x.shape):
+        old = x[idx]
+        x[idx] = old + h
+        fp = f(x)
+        x[idx] = old
+        x[idx] -= h
+        fm = f(x)
+        grad[idx] = (fp - fm) / (2 * h)
+    return grad
+""", hint='restore'),
+})
+
+# Issue 19, held-out batch C: mistakes written before the messages that name them were tuned
+MISTAKES["rnn_step_backward"].update({
+    '(1 - h_t)**2 for the tanh derivative': Mistake("""
+def rnn_step_backward(dh_t, x_t, h_prev, h_t, W_xh, W_hh):
+    da = dh_t * (1 - h_t) ** 2
+    return da @ W_xh.T, da @ W_hh.T, x_t.T @ da, h_prev.T @ da, da.sum(axis=0)
+""", hint='1 - h_t'),
+})
+MISTAKES["rnn_backward"].update({
+    'db_h summed over every axis (a number)': Mistake("""
+def rnn_backward(dH, X, h0, H, W_xh, W_hh):
+    T = X.shape[1]
+    dX = np.zeros_like(X)
+    dW_xh, dW_hh, db_h = np.zeros_like(W_xh), np.zeros_like(W_hh), 0.0
+    dh_next = np.zeros_like(h0)
+    for s in reversed(range(T)):
+        h_prev = H[:, s - 1] if s > 0 else h0
+        dx, dh_next, dWx, dWh, db = rnn_step_backward(dH[:, s] + dh_next, X[:, s], h_prev, H[:, s], W_xh, W_hh)
+        dX[:, s] = dx
+        dW_xh += dWx
+        dW_hh += dWh
+        db_h += db.sum()
+    return dX, dh_next, dW_xh, dW_hh, db_h
+""", hint='(H,)'),
+    'the output gradient of the step before (dH[:, s - 1])': Mistake("""
+def rnn_backward(dH, X, h0, H, W_xh, W_hh):
+    T = X.shape[1]
+    dX = np.zeros_like(X)
+    dW_xh, dW_hh, db_h = np.zeros_like(W_xh), np.zeros_like(W_hh), np.zeros(W_hh.shape[0])
+    dh_next = np.zeros_like(h0)
+    for s in reversed(range(T)):
+        h_prev = H[:, s - 1] if s > 0 else h0
+        dx, dh_next, dWx, dWh, db = rnn_step_backward(dH[:, s - 1] + dh_next, X[:, s], h_prev, H[:, s], W_xh, W_hh)
+        dX[:, s] = dx
+        dW_xh += dWx
+        dW_hh += dWh
+        db_h += db
+    return dX, dh_next, dW_xh, dW_hh, db_h
+""", hint='off by one'),
+})
+MISTAKES["truncated_rnn_backward"].update({
+    'chunks of k - 1 steps': Mistake("""
+def truncated_rnn_backward(dH, X, h0, H, W_xh, W_hh, k):
+    T = X.shape[1]
+    dX = np.zeros_like(X)
+    dW_xh, dW_hh, db_h = np.zeros_like(W_xh), np.zeros_like(W_hh), np.zeros(W_hh.shape[0])
+    dh_next = np.zeros_like(h0)
+    step = max(k - 1, 1)
+    for s in reversed(range(T)):
+        h_prev = H[:, s - 1] if s > 0 else h0
+        dx, dh_next, dWx, dWh, db = rnn_step_backward(dH[:, s] + dh_next, X[:, s], h_prev, H[:, s], W_xh, W_hh)
+        if s > 0 and s % step == 0:
+            dh_next = np.zeros_like(dh_next)
+        dX[:, s] = dx
+        dW_xh += dWx
+        dW_hh += dWh
+        db_h += db
+    return dX, dh_next, dW_xh, dW_hh, db_h
+""", hint='chunks'),
+})
+MISTAKES["tbptt_forward"].update({
+    'chunks made with torch.split(X, k) (the batch axis)': Mistake("""
+def tbptt_forward(rnn, X, h0, k):
+    out = []
+    h = h0
+    for chunk in torch.split(X, k):
+        H_chunk, h = rnn(chunk, h)
+        out.append(H_chunk)
+        h = h.detach()
+    return torch.cat(out, dim=1)
+""", hint='dim=1'),
+})
+MISTAKES["numerical_gradient"].update({
+    '/ 2 * h without parentheses': Mistake("""
+def numerical_gradient(f, x, h=1e-5):
+    grad = np.zeros(x.shape)
+    for idx in np.ndindex(x.shape):
+        old = x[idx]
+        x[idx] = old + h
+        fp = f(x)
+        x[idx] = old - h
+        fm = f(x)
+        x[idx] = old
+        grad[idx] = (fp - fm) / 2 * h
+    return grad
+""", hint='2 * h'),
+})
+
 ALTERNATIVES = {
     "rnn_step_backward": """
 def rnn_step_backward(dh_t, x_t, h_prev, h_t, W_xh, W_hh):
