@@ -403,6 +403,24 @@ def likely_cause(error: BaseException, args: Sequence[Any] = ()) -> str:
     return diagnose.error_cause(error, args)
 
 
+def _raised_cause(error: BaseException, fn: Any, values: list, warned: list[str]) -> str:
+    """The likely cause of ``error``, raised by ``fn(*values)``, read from the error, the arguments'
+    shapes and the warnings of the call, completed from ``fn``'s source: the ``.T`` it applies to
+    a batch, the calls that make a tensor without the inputs' device or dtype."""
+    cause = diagnose.error_cause(error, values, warned)
+    batched = any(len(getattr(v, "shape", ())) >= 3 for v in values)
+    if batched and ("matrix product" in cause or "incompatible shapes" in cause) and ".T was used" not in cause:
+        for t in factories.transposed_names([fn])[:2]:
+            cause += (f"; {t}.T reverses every axis: with batch axes, swap only the last two, "
+                      f"{t}.transpose(-2, -1) (NumPy: np.swapaxes({t}, -1, -2))")
+    for what, opening in (("device", "a tensor was created on the wrong device"),
+                          ("dtype", "a tensor was created with the wrong dtype")):
+        if cause.startswith(opening):
+            bare = factories.describe(factories.bare_factories([fn], (what,)), what)
+            cause = f"{cause}; {bare}" if bare else cause
+    return cause
+
+
 def call_checked(name: str, fn: Callable[..., Any], *args: Any, hint: str = "", **kwargs: Any) -> Any:
     """``fn(*args, **kwargs)``; an exception raised inside it becomes a :class:`CheckError` that
     says what was called, what was raised and (when it can tell) the likely mistake.
@@ -424,18 +442,7 @@ def call_checked(name: str, fn: Callable[..., Any], *args: Any, hint: str = "", 
                 raise CheckError(f"{name}: the function is not written yet (it raised NotImplementedError).") from None
             except Exception as e:  # noqa: BLE001 - any error of the student's code is reported, not re-raised
                 first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-                values = [*args, *kwargs.values()]
-                cause = diagnose.error_cause(e, values, [str(w.message) for w in caught])
-                batched = any(len(getattr(v, "shape", ())) >= 3 for v in values)
-                if batched and ("matrix product" in cause or "incompatible shapes" in cause) and ".T was used" not in cause:
-                    for t in factories.transposed_names([fn])[:2]:
-                        cause += (f"; {t}.T reverses every axis: with batch axes, swap only the last two, "
-                                  f"{t}.transpose(-2, -1) (NumPy: np.swapaxes({t}, -1, -2))")
-                for what in ("device", "dtype"):
-                    if cause.startswith(f"a tensor was created on the wrong {what}") or cause.startswith(
-                            f"a tensor was created with the wrong {what}"):
-                        bare = factories.describe(factories.bare_factories([fn], (what,)), what)
-                        cause = f"{cause}; {bare}" if bare else cause
+                cause = _raised_cause(e, fn, [*args, *kwargs.values()], [str(w.message) for w in caught])
                 _fail(name, f"it raised {type(e).__name__}: {first}"[:400], cause and f"likely mistake: {cause}",
                       hint and f"hint: {hint}")
     finally:  # the student still sees the warnings of the call, once it is over
