@@ -190,7 +190,7 @@ def check_sinusoidal_pe(name: str, PE, num_positions: int, d_model: int, base: f
     if got.shape != (num_positions, d_model):
         hint = ""
         if got.shape == (d_model, num_positions):
-            hint = "hint: rows are positions and columns are features: shape (num_positions, d_model)"
+            hint = "likely mistake: the table is transposed: rows are positions and columns are features, (num_positions, d_model)"
         elif got.shape == (num_positions + 1, d_model):
             hint = "hint: one row per position 0..num_positions-1, so num_positions rows"
         _fail(name, f"expected shape {(num_positions, d_model)}, got {got.shape}", hint)
