@@ -291,7 +291,7 @@ MISTAKES["LSTM"].update({
     'zeros(N, H, device=X.device): float32 whatever X is': Mistake(edit(_MODULE,
         '        h, c = state if state is not None else (X.new_zeros(N, Hd), X.new_zeros(N, Hd))', """        if state is None:
             state = (torch.zeros(N, Hd, device=X.device), torch.zeros(N, Hd, device=X.device))
-        h, c = state"""), hint='dtype'),
+        h, c = state"""), caught_by=('test_LSTM_visible',), hint='dtype'),  # the hidden float64 runs all pass a state
 })
 
 # Issue 19, held-out batch B: mistakes written before the messages that name them were tuned
