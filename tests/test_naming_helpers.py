@@ -197,3 +197,12 @@ def test_a_shape_error_under_the_meta_device_is_not_blamed_on_the_device():
             torch.ones(2, 3, device="cpu") @ torch.ones(2, 3, device="cpu")
     message = _message(run)
     assert "device-clean" not in message and "matrix product" in message
+
+
+@pytest.mark.gpu
+def test_a_cpu_tensor_mixed_with_cuda_inputs_names_the_call(tmp_path):
+    """On a GPU the slip is real, not simulated by the meta device: the call that made the tensor is named."""
+    cells = _student_module(tmp_path, STUDENT)
+    idx = torch.tensor([[1, 2], [0, 3]], device="cuda")
+    message = _message(call_checked, "one_hot_torch(idx, 4)", cells.one_hot_torch, idx, 4)
+    assert "device" in message and "torch.arange(vocab_size, device=indices.device)" in message
