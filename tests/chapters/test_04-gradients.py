@@ -270,7 +270,7 @@ def clip_grad_norm_torch(parameters, max_norm):
     for g in grads:
         g.mul_(torch.clamp(max_norm / (total + 1e-6), max=1.0))
     return total
-""", hint='dtype'),
+""", caught_by=('test_clip_grad_norm_torch_hidden',), hint='dtype'),
 })
 
 # Issue 19, held-out batch B: mistakes written before the messages that name them were tuned
@@ -322,7 +322,7 @@ def clip_grad_norm_torch(parameters, max_norm):
     for p in params:
         p.grad.mul_(torch.clamp(max_norm / (total + 1e-6), max=1.0))
     return total
-""", hint='None'),
+""", caught_by=('test_clip_grad_norm_torch_hidden',), hint='None'),
 })
 
 # Issue 19, held-out batch C: mistakes written before the messages that name them were tuned

@@ -380,7 +380,7 @@ MISTAKES["project_qkv"].update({
     'returns a list': Mistake("""
 def project_qkv(X, W_q, W_k, W_v):
     return [X @ W_q, X @ W_k, X @ W_v]
-""", hint='tuple'),
+""", caught_by=('test_project_qkv_visible',), hint='tuple'),
 })
 MISTAKES["attention_scores"].update({
     'einsum with the output indices swapped': Mistake("""
