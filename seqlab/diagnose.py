@@ -95,8 +95,11 @@ def _close(a, b) -> bool:
 
 
 def _factor_words(c: float) -> str:
+    """`` = 1/4``, `` = sqrt(2)``: the simple number a factor is, when it is one (not an integer: it reads as itself)."""
+    if abs(c - round(c)) <= 1e-6 * abs(c):
+        return ""
     for k in range(2, 65):
-        for value, words in ((k, f"{k}"), (1 / k, f"1/{k}"), (math.sqrt(k), f"sqrt({k})"), (1 / math.sqrt(k), f"1/sqrt({k})")):
+        for value, words in ((1 / k, f"1/{k}"), (math.sqrt(k), f"sqrt({k})"), (1 / math.sqrt(k), f"1/sqrt({k})")):
             if abs(c - value) <= 1e-6 * abs(value):
                 return f" = {words}"
     return ""
