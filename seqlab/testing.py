@@ -343,19 +343,24 @@ _CAUSES: tuple[tuple[tuple[str, ...], str], ...] = (
 )
 
 
-def likely_cause(error: BaseException) -> str:
-    """The likely mistake behind an exception raised inside a student's function ("" if unknown)."""
+def likely_cause(error: BaseException, causes: Sequence[tuple[Sequence[str], str]] = ()) -> str:
+    """The likely mistake behind an exception raised inside a student's function ("" if unknown):
+    the first of ``causes`` (an exercise's own), then of the general ``_CAUSES``, one of whose words
+    (lower case) the error's text contains."""
     text = f"{type(error).__name__}: {error}".lower()
-    return next((cause for words, cause in _CAUSES if any(w in text for w in words)), "")
+    return next((cause for words, cause in (*causes, *_CAUSES) if any(w in text for w in words)), "")
 
 
-def call_checked(name: str, fn: Callable[..., Any], *args: Any, hint: str = "", **kwargs: Any) -> Any:
+def call_checked(name: str, fn: Callable[..., Any], *args: Any, hint: str = "",
+                 causes: Sequence[tuple[Sequence[str], str]] = (), **kwargs: Any) -> Any:
     """``fn(*args, **kwargs)``; an exception raised inside it becomes a :class:`CheckError` that
     says what was called, what was raised and (when it can tell) the likely mistake.
 
     A test wraps a call to the student's function in this, so a raw NumPy or PyTorch error
     ("matmul: Input operand 1 has a mismatch in its core dimension 0 ...") reaches the student
     with its probable cause. ``hint`` (what the function must do) is added to the message.
+    ``causes``: ``(words, cause)`` pairs of the exercise, tried before the general ones (see
+    :func:`likely_cause`): an error whose text contains one of ``words`` names ``cause``.
     """
     try:
         return fn(*args, **kwargs)
@@ -365,7 +370,7 @@ def call_checked(name: str, fn: Callable[..., Any], *args: Any, hint: str = "", 
         raise CheckError(f"{name}: the function is not written yet (it raised NotImplementedError).") from None
     except Exception as e:  # noqa: BLE001 - any error of the student's code is reported, not re-raised
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        cause = likely_cause(e)
+        cause = likely_cause(e, causes)
         _fail(name, f"it raised {type(e).__name__}: {first}"[:400], cause and f"likely mistake: {cause}",
               hint and f"hint: {hint}")
 
