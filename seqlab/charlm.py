@@ -13,7 +13,8 @@ defined once, here:
   ``KVCache`` interface the students write; this module has no cache of its own.
 - ``sinusoid_table``: chapter 07's fixed position encodings, in complex form.
 - ``make_optimizer``, ``next_logits_of``, ``count_parameters``, ``bits_per_character``: the small
-  helpers of the training loop and the decoders.
+  helpers of the training loop and the decoders; ``repeated_share`` and ``known_word_share``, two
+  measures of generated text (loops, spelling).
 - ``CachedDecoder``: a next-token function that runs a ``CharTransformer`` through its caches, so
   the chapter's decoders (``sample_next`` in a loop, ``greedy_decode``) generate with a cache.
 - ``time_generation``: seconds per generated token at each position, for recomputation against a
@@ -31,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["sinusoid_table", "CharLSTM", "CharGRU", "CharTransformer", "make_optimizer", "next_logits_of",
-           "count_parameters", "bits_per_character", "CachedDecoder", "StepTimes", "time_generation"]
+           "count_parameters", "bits_per_character", "repeated_share", "known_word_share", "CachedDecoder", "StepTimes", "time_generation"]
 
 
 def sinusoid_table(max_len: int, d_model: int, base: float = 10000.0) -> torch.Tensor:
@@ -155,6 +156,22 @@ def bits_per_character(perplexity: float, tokens: int, characters: int) -> float
     ``characters`` characters cut into ``tokens`` tokens: total bits / characters. With one token per
     character it is log2(perplexity); it compares models whatever their tokens."""
     return tokens * math.log2(perplexity) / characters
+
+
+def repeated_share(generated: str, n: int = 10) -> float:
+    """The share of the n-character pieces of ``generated`` that already occurred earlier in it: 0 for
+    text that never repeats itself, close to 1 for text caught in a loop."""
+    seen, repeats = set(), 0
+    for i in range(len(generated) - n + 1):
+        repeats += generated[i:i + n] in seen
+        seen.add(generated[i:i + n])
+    return repeats / max(1, len(generated) - n + 1)
+
+
+def known_word_share(generated: str, known_words: set[str]) -> float:
+    """The share of the words of ``generated`` (split at spaces and newlines) found in ``known_words``."""
+    words = generated.split()
+    return sum(w in known_words for w in words) / max(1, len(words))
 
 
 class CachedDecoder:

@@ -25,6 +25,7 @@ chapter takes one, so a model, a bigram table or a hand-made test case can be pl
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -150,7 +151,7 @@ def _draw_probs(logits: torch.Tensor, temperature: float, top_k: int | None, top
     """The draw probabilities of the chapter's rule; ``k_slip`` and ``p_slip`` are keyword arguments
     of ``_top_k_masked`` and ``_nucleus`` that alter one step, to name a mistake."""
     z = _top_k_masked(logits / temperature, top_k, **(k_slip or {}))
-    probs = torch.distributions.Categorical(logits=z).probs
+    probs = torch.distributions.Categorical(logits=z, validate_args=False).probs   # a slip may mask a whole row: NaN
     kept = _nucleus(probs, top_p, **(p_slip or {}))
     return kept / kept.sum(-1, keepdim=True)
 
@@ -300,11 +301,14 @@ def normalised_score(total_log_prob: float, length: int, alpha: float) -> float:
 
 
 def brute_force_best(next_logits: NextLogits, prompt: torch.Tensor, max_new: int, eos_id: int | None,
-                     alpha: float = 1.0, stop_at_eos: bool = True,
-                     count_prompt: bool = False) -> tuple[torch.Tensor, float]:
+                     alpha: float = 1.0, stop_at_eos: bool = True, count_prompt: bool = False,
+                     drop_finished: bool = False) -> tuple[torch.Tensor, float]:
     """The best sequence (prompt + continuation) over ALL continuations, and its normalised score.
-    ``count_prompt=True`` divides by the length with the prompt counted (a mistake's ranking)."""
+    ``count_prompt=True`` divides by the length with the prompt counted, ``drop_finished=True`` leaves
+    out every continuation that contains EOS (two mistakes' rankings)."""
     candidates = continuation_log_probs(next_logits, prompt, max_new, eos_id, stop_at_eos)
+    if drop_finished:
+        candidates = [c for c in candidates if eos_id not in c[0]]
     extra = len(prompt) if count_prompt else 0
     cont, total = max(candidates, key=lambda c: normalised_score(c[1], len(c[0]) + extra, alpha))
     return torch.cat([prompt, prompt.new_tensor(cont)]), normalised_score(total, len(cont) + extra, alpha)
@@ -319,7 +323,8 @@ def best_length(next_logits: NextLogits, prompt: torch.Tensor, max_new: int, eos
 @lazy_mistakes
 def beam_search_mistakes(next_logits: NextLogits, prompt: torch.Tensor, max_new: int, eos_id: int | None,
                          alpha: float = 1.0) -> dict:
-    """The sequence ``beam_search`` returns under the usual slips (brute force on altered settings)."""
+    """The sequence ``beam_search`` returns under the usual slips (brute force on altered settings), for a
+    beam wide enough to keep every candidate, as the tests' brute-force cases use."""
     out = {}
     if alpha != 0:
         out["the prompt was counted in the length L: L is the number of GENERATED tokens (EOS included, "
@@ -333,6 +338,11 @@ def beam_search_mistakes(next_logits: NextLogits, prompt: torch.Tensor, max_new:
     if eos_id is not None:
         out["finished beams were not stopped at EOS: a beam that produced eos_id is complete"] = \
             brute_force_best(next_logits, prompt, max_new, eos_id, alpha, stop_at_eos=False)[0]
+        out["sequences ending in eos_id were dropped: they are finished candidates, set aside and compared by "
+            "their normalised score"] = brute_force_best(next_logits, prompt, max_new, eos_id, alpha, drop_finished=True)[0]
+        # with a beam as wide as the vocabulary, the first finished sequence is EOS right after the prompt
+        out["the search stopped at the first finished beam: go on while live beams remain"] = \
+            torch.cat([prompt, prompt.new_tensor([eos_id])])
     return out
 
 
@@ -361,6 +371,15 @@ def tree_next_logits(tree: dict[tuple[int, ...], list[float]], prompt_length: in
         rows = [tree.get(tuple(seq[prompt_length:].tolist()), default) for seq in seqs]
         return torch.log(torch.tensor(rows, dtype=torch.float64, device=seqs.device))
     return next_logits
+
+
+def random_tree(vocab_size: int, depth: int, generator: torch.Generator, scale: float = 1.0) -> dict:
+    """A ``tree_next_logits`` table with random probabilities after every continuation shorter than
+    ``depth`` (``softmax`` of ``scale`` times normal numbers), drawn in order of length, then of tokens.
+    Unlike a bigram, every continuation has its own next-token distribution, so the rankings of
+    sequences of different lengths (and the mistakes that change them) come apart."""
+    return {prefix: torch.softmax(torch.randn(vocab_size, generator=generator, dtype=torch.float64) * scale, 0).tolist()
+            for d in range(depth) for prefix in itertools.product(range(vocab_size), repeat=d)}
 
 
 def bigram_next_logits(table: torch.Tensor) -> NextLogits:
@@ -421,8 +440,8 @@ def attend_checked(cache, q_t: torch.Tensor, k_t: torch.Tensor, v_t: torch.Tenso
         failure = error
     K = getattr(cache, "K", None)
     shape = tuple(K.shape) if isinstance(K, torch.Tensor) else None
-    if shape is not None and len(shape) == 4 and shape != expected:
-        grown = [CACHE_AXES[i] for i in range(4) if shape[i] != expected[i]]
+    grown = [CACHE_AXES[i] for i in range(4) if shape is not None and len(shape) == 4 and shape[i] > expected[i]]
+    if grown:
         causes = [(("",), f"the keys were appended along the {' and '.join(grown)} axis: cache.K has shape {shape} "
                           f"after the step at position {position}, expected {expected}; append k_t and v_t along "
                           "the time axis, torch.cat([self.K, k_t], dim=-2)")]
@@ -552,12 +571,18 @@ class ReferenceTraining:
     ``F.cross_entropy`` over every position, ``zero_grad``, ``backward``, ``clip_grad_norm_`` and an
     ``AdamW`` step, with the optimizer's state kept from one step to the next.
 
-    ``like(model_class_instance, weights, ...)``: the test builds a model of the student's class with
-    the test's own weights (``own_parameters``), so both start from the same numbers."""
+    Beside it runs a twin that clips only after the update (a slip whose effect shows only from the
+    second step on, when the optimizer's moments remember the unclipped gradients), from the same
+    weights, with a state of its own.
+
+    ``like(model, weights, ...)``: the test builds a model of the student's class and loads the test's
+    own weights (``own_parameters``) into it, so both start from the same numbers."""
 
     def __init__(self, model: torch.nn.Module, lr: float, weight_decay: float):
         self.model = model
         self.optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+        self.twin_model, self.twin_optimizer = copy.deepcopy((self.model, self.optimizer))
+        self.twin_state = None
         self.last_grads: list[torch.Tensor] | None = None
 
     @classmethod
@@ -565,48 +590,59 @@ class ReferenceTraining:
         model.load_state_dict(weights.state_dict(), strict=False)
         return cls(model, lr, weight_decay)
 
-    def _loss(self, x, y, state):
-        logits, new_state = self.model(x, state)
+    @staticmethod
+    def _loss(model, x, y, state):
+        logits, new_state = model(x, state)
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1)), new_state
+
+    def _twin_step(self, x, y, clip) -> torch.Tensor:
+        """The step that clips after the update, in the twin's own world; its parameters after it."""
+        loss, state = self._loss(self.twin_model, x, y, self.twin_state)
+        self.twin_optimizer.zero_grad()
+        loss.backward()
+        self.twin_optimizer.step()
+        torch.nn.utils.clip_grad_norm_(self.twin_model.parameters(), clip)
+        self.twin_state = detached(state)
+        return _flat(self.twin_model.parameters())
 
     def step(self, x: torch.Tensor, y: torch.Tensor, state=None, clip: float = 1.0) -> StepResult:
         params = list(self.model.parameters())
         before = _flat(params)
-        loss_mistakes = {"the loss was summed over the N*T positions (reduction='sum'): train on their MEAN": None}
+        loss_mistakes = {}
         if state is not None:
             with torch.no_grad():
                 loss_mistakes["the state was not passed on: give the model the state the previous step returned"] = \
-                    self._loss(x, y, None)[0].item()
-        loss, new_state = self._loss(x, y, state)
+                    self._loss(self.model, x, y, None)[0].item()
+        loss, new_state = self._loss(self.model, x, y, state)
         loss_mistakes["the loss was summed over the N*T positions (reduction='sum'): train on their MEAN"] = \
             loss.item() * y.numel()
         self.optimizer.zero_grad()
         loss.backward()
         raw = [p.grad.clone() for p in params]
         norm = torch.nn.utils.clip_grad_norm_(params, clip).item()
-        twin_model, twin_optimizer = copy.deepcopy((self.model, self.optimizer))   # to step with raw gradients
-        for p, g in zip(twin_model.parameters(), raw):
-            p.grad = g.clone()
-        twin_optimizer.step()
         grad_mistakes = {"the gradients were not clipped: call clip_grad_norm_(model.parameters(), clip) after "
                          "backward() and before optimizer.step()": _flat(raw),
-                         "the gradients were zeroed after backward(): call optimizer.zero_grad() BEFORE "
+                         "the parameters have no gradients after the step: call optimizer.zero_grad() first, then "
                          "loss.backward()": torch.zeros_like(before)}
+        norm_mistakes = {}
         if self.last_grads is not None:
             summed = [torch.nn.Parameter(torch.zeros_like(g)) for g in raw]     # holders of the summed gradients
             for holder, g, r in zip(summed, self.last_grads, raw):
                 holder.grad = g + r
-            torch.nn.utils.clip_grad_norm_(summed, clip)
-            grad_mistakes = {"the gradients of the previous step were added to these: call optimizer.zero_grad() "
-                             "before loss.backward() at every step": _flat(h.grad for h in summed), **grad_mistakes}
+            accumulated = "the gradients of the previous step were added to these: call optimizer.zero_grad() " \
+                          "before loss.backward() at every step"
+            norm_mistakes[accumulated] = torch.nn.utils.clip_grad_norm_(summed, clip).item()
+            grad_mistakes = {accumulated: _flat(h.grad for h in summed), **grad_mistakes}
         self.optimizer.step()
         self.last_grads = [p.grad.clone() for p in params]
+        grads = _flat(p.grad for p in params)
         return StepResult(
-            loss=loss.item(), grad_norm=norm, state=detached(new_state), grads=_flat(p.grad for p in params),
-            params=_flat(params), loss_mistakes=loss_mistakes,
-            norm_mistakes={"the norm AFTER clipping was returned: return the norm clip_grad_norm_ returns, "
-                           "measured before it rescales": min(norm, clip)},
+            loss=loss.item(), grad_norm=norm, state=detached(new_state), grads=grads, params=_flat(params),
+            loss_mistakes=loss_mistakes,
+            norm_mistakes={**norm_mistakes,
+                           "the norm AFTER clipping was returned: return the norm clip_grad_norm_ returns, "
+                           "measured before it rescales": torch.linalg.vector_norm(grads).item()},
             grad_mistakes=grad_mistakes,
             param_mistakes={"clipped after optimizer.step(): clip between backward() and step(), so the update "
-                            "uses the clipped gradients": _flat(twin_model.parameters()),
+                            "uses the clipped gradients": self._twin_step(x, y, clip),
                             "the parameters did not change: call optimizer.step()": before})
