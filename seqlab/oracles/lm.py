@@ -361,6 +361,12 @@ def beam_score_mistakes(next_logits: NextLogits, prompt: torch.Tensor, max_new: 
     }
 
 
+#: The mistake of a beam search that refills the slot of a finished beam (Hugging Face's rule, not the chapter's);
+#: its outcome on a worked example is found by hand, so the tests give its value themselves.
+REFILLED_SLOT = ("a finished beam's slot was refilled from the next-best extensions: keep the beam_width best "
+                 "extensions, finished ones included, and extend only those that did not end")
+
+
 def tree_next_logits(tree: dict[tuple[int, ...], list[float]], prompt_length: int,
                      default: list[float]) -> NextLogits:
     """A next-token function given as a table: ``tree[continuation]`` is the probability of each next
@@ -509,8 +515,8 @@ def char_rnn_mistakes(weights, tokens: torch.Tensor, h0: torch.Tensor | None = N
         H_states, h_T = _rnn_states(weights, X, h0)
         start = h0 if h0 is not None else X.new_zeros(tokens.shape[0], weights.W_hh.shape[0])
         h, linear_states = start, []
-        for s in range(tokens.shape[1]):                                 # the recurrence without tanh
-            h = X[:, s] @ weights.W_xh + h @ weights.W_hh + weights.b_h
+        for step in range(tokens.shape[1]):                              # the recurrence without tanh
+            h = X[:, step] @ weights.W_xh + h @ weights.W_hh + weights.b_h
             linear_states.append(h)
 
         def read_out(S):
@@ -592,8 +598,8 @@ class ReferenceTraining:
 
     @staticmethod
     def _loss(model, x, y, state):
-        logits, new_state = model(x, state)
-        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1)), new_state
+        logits, state_after = model(x, state)
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1)), state_after
 
     def _twin_step(self, x, y, clip) -> torch.Tensor:
         """The step that clips after the update, in the twin's own world; its parameters after it."""
