@@ -44,33 +44,34 @@ def sinusoid_table(max_len: int, d_model: int, base: float = 10000.0) -> torch.T
     return torch.stack([unit.imag, unit.real], dim=-1).flatten(1).float()
 
 
-class CharLSTM(torch.nn.Module):
-    """Embedding -> torch.nn.LSTM -> linear read-out. State: (h, c), each (1, N, hidden_size)."""
+class _CharRecurrent(torch.nn.Module):
+    """Embedding -> one recurrent layer of ``torch.nn`` (``LAYER``, batch first) -> linear read-out.
+    ``forward(tokens, state=None) -> (logits, state)``, the state as the layer gives it."""
+
+    LAYER: type[torch.nn.RNNBase]
 
     def __init__(self, vocab_size: int, hidden_size: int = 128, embed_size: int = 32):
         super().__init__()
         self.embed = torch.nn.Embedding(vocab_size, embed_size)
-        self.lstm = torch.nn.LSTM(embed_size, hidden_size, batch_first=True)
+        self.rnn = self.LAYER(embed_size, hidden_size, batch_first=True)
         self.readout = torch.nn.Linear(hidden_size, vocab_size)
 
     def forward(self, tokens, state=None):
-        H_states, (h_T, c_T) = self.lstm(self.embed(tokens), state)     # (N, T, hidden_size): h_1 .. h_T
-        return self.readout(H_states), (h_T, c_T)
+        H_states, state = self.rnn(self.embed(tokens), state)     # (N, T, hidden_size): h_1 .. h_T
+        return self.readout(H_states), state
 
 
-class CharGRU(torch.nn.Module):
+class CharLSTM(_CharRecurrent):
+    """Embedding -> torch.nn.LSTM -> linear read-out. State: (h, c), each (1, N, hidden_size)."""
+
+    LAYER = torch.nn.LSTM
+
+
+class CharGRU(_CharRecurrent):
     """Embedding -> torch.nn.GRU (chapter 05's GRU) -> linear read-out. State: h (1, N, hidden_size),
     one tensor (the LSTM's is a pair, the Transformer has none: a training step must handle all three)."""
 
-    def __init__(self, vocab_size: int, hidden_size: int = 128, embed_size: int = 32):
-        super().__init__()
-        self.embed = torch.nn.Embedding(vocab_size, embed_size)
-        self.gru = torch.nn.GRU(embed_size, hidden_size, batch_first=True)
-        self.readout = torch.nn.Linear(hidden_size, vocab_size)
-
-    def forward(self, tokens, state=None):
-        H_states, h_T = self.gru(self.embed(tokens), state)
-        return self.readout(H_states), h_T
+    LAYER = torch.nn.GRU
 
 
 class CharTransformer(torch.nn.Module):
