@@ -420,10 +420,22 @@ def likely_cause(error: BaseException, args: Sequence[Any] = ()) -> str:
     return diagnose.error_cause(error, args)
 
 
-def _raised_cause(error: BaseException, fn: Any, values: list, warned: list[str]) -> str:
-    """The likely cause of ``error``, raised by ``fn(*values)``, read from the error, the arguments'
-    shapes and the warnings of the call, completed from ``fn``'s source: the ``.T`` it applies to
-    a batch, the calls that make a tensor without the inputs' device or dtype."""
+def _exercise_cause(error: BaseException, causes: Sequence[tuple[Sequence[str], str]]) -> str:
+    """The first of an exercise's own ``(words, cause)`` pairs one of whose words (lower case) the
+    error's text contains ("" if none)."""
+    text = f"{type(error).__name__}: {error}".lower()
+    return next((cause for words, cause in causes if any(w in text for w in words)), "")
+
+
+def _raised_cause(error: BaseException, fn: Any, values: list, warned: list[str],
+                  causes: Sequence[tuple[Sequence[str], str]] = ()) -> str:
+    """The likely cause of ``error``, raised by ``fn(*values)``: an exercise's own ``causes`` first,
+    else read from the error, the arguments' shapes and the warnings of the call, completed from
+    ``fn``'s source: the ``.T`` it applies to a batch, the calls that make a tensor without the
+    inputs' device or dtype."""
+    own = _exercise_cause(error, causes)
+    if own:
+        return own
     cause = diagnose.error_cause(error, values, warned)
     batched = any(len(getattr(v, "shape", ())) >= 3 for v in values)
     if batched and ("matrix product" in cause or "incompatible shapes" in cause) and ".T was used" not in cause:
@@ -438,7 +450,8 @@ def _raised_cause(error: BaseException, fn: Any, values: list, warned: list[str]
     return cause
 
 
-def call_checked(name: str, fn: Callable[..., Any], *args: Any, hint: str = "", **kwargs: Any) -> Any:
+def call_checked(name: str, fn: Callable[..., Any], *args: Any, hint: str = "",
+                 causes: Sequence[tuple[Sequence[str], str]] = (), **kwargs: Any) -> Any:
     """``fn(*args, **kwargs)``; an exception raised inside it becomes a :class:`CheckError` that
     says what was called, what was raised and (when it can tell) the likely mistake.
 
@@ -446,6 +459,8 @@ def call_checked(name: str, fn: Callable[..., Any], *args: Any, hint: str = "", 
     ("matmul: Input operand 1 has a mismatch in its core dimension 0 ...") reaches the student
     with its probable cause. ``hint`` (what the function must do) is added to the message. A
     device or dtype error also lists the calls in ``fn``'s source that leave them out.
+    ``causes``: ``(words, cause)`` pairs of the exercise, tried before the general ones: an error
+    whose text contains one of ``words`` names ``cause``.
     """
     caught: list = []
     try:
@@ -460,7 +475,7 @@ def call_checked(name: str, fn: Callable[..., Any], *args: Any, hint: str = "", 
                                  cause="not written") from None
             except Exception as e:  # noqa: BLE001 - any error of the student's code is reported, not re-raised
                 first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-                cause = _raised_cause(e, fn, [*args, *kwargs.values()], [str(w.message) for w in caught])
+                cause = _raised_cause(e, fn, [*args, *kwargs.values()], [str(w.message) for w in caught], causes)
                 _fail(name, f"it raised {type(e).__name__}: {first}"[:400], cause and f"likely mistake: {cause}",
                       hint and f"hint: {hint}")
     finally:  # the student still sees the warnings of the call, once it is over
