@@ -12,7 +12,10 @@ Layout written under ``OUT``:
 - ``report/index.html``, ``report/<assignment_id>.html`` the class report: what the class got wrong
                    (report/; rewritten only when what it says changes)
 - ``feedback/<student_id>/<assignment_id>/<notebook>.html`` (no hidden test source)
-- ``gradebook.db`` nbgrader's SQLite gradebook (written by this process only)
+- ``autograded/<student_id>/<assignment_id>/<notebook>.ipynb`` the notebook as graded (autograded.py),
+                   what nbgrader's formgrader opens
+- ``gradebook.db`` nbgrader's SQLite gradebook (written by this process only; updated in place, so
+                   what an instructor typed in the formgrader stays: gradebook.py)
 - ``grading.log``  what nbgrader said while preparing the assignments
 - ``.cache/<student_id>/<assignment_id>.json`` each submission's result and its fingerprint (store.py)
 
@@ -26,8 +29,9 @@ The pipeline: plan (plan.py: which submissions, checked before anything runs) ->
 stored result of every submission whose fingerprint is unchanged, run the other jobs on workers
 (local pool or Dask; worker.py), storing each result as it arrives -> merge all of them into
 the one gradebook and the CSVs. Everything of OUT is built in a staging folder inside OUT and
-moved into place by renames at the very end, so a run that stops early (Ctrl-C, a crash)
-leaves the previous complete files as they were, plus the results it stored.
+moved into place at the very end (by renames; the gradebook by one SQLite transaction into the
+same file), so a run that stops early (Ctrl-C, a crash) leaves the previous complete files as
+they were, plus the results it stored.
 
 Ctrl-C stops a run cleanly: the workers, fork servers and kernels are killed, the staging
 folder goes, and ``grade`` raises ``Interrupted`` (the CLI prints its one line, exit status 130).
@@ -47,6 +51,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import course
+from . import prepared as prepared_cache
 from . import report as class_report
 from .limits import Limits
 from .plan import Report, plan_jobs
@@ -57,8 +62,14 @@ log = logging.getLogger(__name__)
 
 #: Where the per-submission results live, inside OUT.
 CACHE_DIR = ".cache"
-#: The files of OUT that a run replaces as a whole (feedback/ is moved separately).
-FINAL_FILES = ("gradebook.db", "grading.log", "cells.csv", "grades.csv", "summary.csv", class_report.MISTAKES_CSV)
+#: The files of OUT that a run replaces as a whole (gradebook.db is written in place, the folders
+#: below are moved separately).
+FINAL_FILES = ("grading.log", "cells.csv", "grades.csv", "summary.csv", class_report.MISTAKES_CSV)
+#: The folders of OUT with a subfolder per submission: the feedback pages, and the autograded
+#: notebooks the formgrader opens.
+SUBMISSION_FOLDERS = ("feedback", "autograded")
+#: Which sources the published gradebook's assignments were prepared from (prepared.py), inside OUT.
+PREPARED_KEY = f"{CACHE_DIR}/prepared-key"
 
 
 class Interrupted(Exception):
@@ -171,6 +182,7 @@ def _grade(submitted: Path, out: Path, store: ResultStore, counts: dict, ctrl_c:
 
     for stale in out.glob(".staging-*"):  # left by a run that was killed outright (two runs must not share an OUT)
         shutil.rmtree(stale, ignore_errors=True)
+    from . import gradebook
     from .sandbox import cleanup
 
     staging = Path(tempfile.mkdtemp(dir=out, prefix=".staging-"))
@@ -182,8 +194,8 @@ def _grade(submitted: Path, out: Path, store: ResultStore, counts: dict, ctrl_c:
             for note in started:
                 say(note)
             started = []
-        if partial and (out / "gradebook.db").exists():
-            shutil.copy2(out / "gradebook.db", staging / "gradebook.db")  # updated there, moved back at the end
+        if (out / "gradebook.db").exists():  # updated there (what the formgrader holds is kept), written back at the end
+            gradebook.snapshot(out / "gradebook.db", staging / "gradebook.db")
         folders = [(s.name, a.name) for s in submitted.iterdir() if s.is_dir() and not s.name.startswith(".")
                    for a in s.iterdir() if a.is_dir() and not a.name.startswith(".")]
         if partial:
@@ -192,9 +204,9 @@ def _grade(submitted: Path, out: Path, store: ResultStore, counts: dict, ctrl_c:
         # looks like a rerun with every submission stored (then likely none needs a worker).
         if force or not all(store.has(s, a) for s, a in folders):
             pool = runner.start(workers, len(folders), cluster)
-        from . import gradebook
 
-        prepared = gradebook.prepare(root, private, staging, only_assignments, submitted, fresh=not partial)
+        prepared = gradebook.prepare(root, private, staging, only_assignments, submitted,
+                                     prepared_key=out / PREPARED_KEY)
         lap("prepare (nbgrader generate_assignment, release history)")
         report, jobs, statuses = plan_jobs(submitted, out, prepared, roster=roster, only_students=only_students,
                                            limits=limits, record=record,
@@ -220,7 +232,8 @@ def _grade(submitted: Path, out: Path, store: ResultStore, counts: dict, ctrl_c:
                                   on_result=store.save)
         lap(f"grade {len(todo)} submissions")
         report.graded, report.reused = len(results), len(reused)
-        rows = gradebook.merge(report, prepared, reused + results, statuses, staging, partial=partial)
+        rows = gradebook.merge(report, prepared, reused + results, statuses, staging, partial=partial,
+                               live=out / "gradebook.db")
         lap("gradebook and feedback files")
         merge_rows(report, rows, out, partial=partial, dest=staging)
         write_summary(report, staging / "summary.csv", reused + results)
@@ -239,6 +252,7 @@ def _grade(submitted: Path, out: Path, store: ResultStore, counts: dict, ctrl_c:
         lap("class report")
         with ctrl_c.held():
             _publish(staging, out, partial=partial, touched=[(r.student, r.assignment) for r in reused + results])
+            prepared_cache.write_key(out / PREPARED_KEY, prepared["key"])
     finally:
         with ctrl_c.held():
             if pool is not None:
@@ -266,25 +280,31 @@ def _run_facts(graded: list, reused: list, pool, cluster: str | None, wall: floa
 
 
 def _publish(staging: Path, out: Path, *, partial: bool, touched: list[tuple[str, str]]) -> None:
-    """Move this run's files from ``staging`` into ``out``, each by one rename.
+    """Move this run's files from ``staging`` into ``out``.
 
-    A full run replaces ``feedback/`` as a whole; a partial run (``--only``) replaces the folders
-    of the submissions it ``touched`` and leaves everyone else's pages as they were. The class
+    The gradebook is written into the existing file in one transaction (gradebook.publish). A full run
+    replaces ``feedback/`` and ``autograded/`` each by one rename; a partial run (``--only``) replaces
+    the folders of the submissions it ``touched`` and leaves everyone else's as they were. The class
     report's folder, when this run wrote one, replaces the old one as a whole. The CSVs go last.
     """
-    new_fb, out_fb = staging / "feedback", out / "feedback"
-    if partial:
-        for student, a in touched:
-            dest = out_fb / student / a
-            shutil.rmtree(dest, ignore_errors=True)
-            if (new_fb / student / a).is_dir():
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(new_fb / student / a, dest)
-    else:
-        if out_fb.exists():
-            os.replace(out_fb, staging / "feedback.old")  # removed with the staging folder
-        if new_fb.is_dir():
-            os.replace(new_fb, out_fb)
+    from . import gradebook
+
+    if (staging / "gradebook.db").exists():
+        gradebook.publish(staging / "gradebook.db", out / "gradebook.db")
+    for folder in SUBMISSION_FOLDERS:
+        new, old = staging / folder, out / folder
+        if partial:
+            for student, a in touched:
+                dest = old / student / a
+                shutil.rmtree(dest, ignore_errors=True)
+                if (new / student / a).is_dir():
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(new / student / a, dest)
+        else:
+            if old.exists():
+                os.replace(old, staging / f"{folder}.old")  # removed with the staging folder
+            if new.is_dir():
+                os.replace(new, old)
     new_report, out_report = staging / class_report.REPORT_DIR, out / class_report.REPORT_DIR
     if new_report.is_dir():
         if out_report.exists():

@@ -116,3 +116,19 @@ def _prune(base: Path) -> None:
     histories = sorted((base / "history").glob("*.json"), key=lambda p: p.stat().st_mtime)
     for old in histories[:-KEEP * 20]:
         old.unlink(missing_ok=True)
+
+
+def read_key(path: Path | None) -> str | None:
+    """The key a run wrote with ``write_key`` beside the gradebook it published (None: none)."""
+    try:
+        return path.read_text(encoding="utf-8").strip() if path is not None else None
+    except OSError:
+        return None
+
+
+def write_key(path: Path, value: str) -> None:
+    """Say which sources the published gradebook's assignments were prepared from (``key``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(value + "\n", encoding="utf-8")
+    os.replace(tmp, path)

@@ -86,9 +86,10 @@ class Job:
 class NotebookResult:
     """How one notebook was graded: a verdict per graded cell (None when it could not be run at all),
     its feedback page, why it could not be graded (``problem``) or a note on it, the bridge's cost
-    (None when the judge reported none), and ``answers``: the student's answer cells (grade_id ->
+    (None when the judge reported none), ``answers``: the student's answer cells (grade_id ->
     source, as graded) of the functions whose tests named a mistake, the class report's excerpts
-    (only those, to keep stored results small)."""
+    (only those, to keep stored results small), and ``autograded``: the autograded notebook (JSON;
+    autograded.py) the formgrader opens and pages are made from."""
 
     cells: list[CellVerdict] | None
     feedback: str | None = None
@@ -96,6 +97,7 @@ class NotebookResult:
     note: str | None = None
     bridge: BridgeStats | None = None
     answers: dict[str, str] = field(default_factory=dict)
+    autograded: str | None = None
 
     def verdict(self, grade_id: str) -> CellVerdict | None:
         return next((v for v in self.cells or () if v.grade_id == grade_id), None)
@@ -103,14 +105,14 @@ class NotebookResult:
     def to_json(self) -> dict:
         return {"cells": None if self.cells is None else [v.to_json() for v in self.cells], "feedback": self.feedback,
                 "problem": self.problem, "note": self.note, "bridge": None if self.bridge is None else self.bridge.to_json(),
-                "answers": self.answers}
+                "answers": self.answers, "autograded": self.autograded}
 
     @classmethod
     def from_json(cls, d: dict) -> "NotebookResult":
         cells, bridge = d.get("cells"), d.get("bridge")
         return cls(None if cells is None else [CellVerdict.from_json(v) for v in cells], d.get("feedback"),
                    d.get("problem"), d.get("note"), BridgeStats.from_json(bridge) if bridge else None,
-                   dict(d.get("answers") or {}))
+                   dict(d.get("answers") or {}), d.get("autograded"))
 
 
 @dataclass

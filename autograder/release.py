@@ -46,7 +46,7 @@ def release(root: Path = course.ROOT, only: list[str] | None = None) -> Released
     """Run ``nbgrader generate_assignment`` for every assignment (or ``only`` those).
 
     Writes ``root/notebooks/<id>/`` (outputs cleared, solutions stubbed, hidden tests
-    removed). The gradebook it needs is scratch.
+    removed). The gradebook and exchange it needs are scratch.
     """
     ids = only or course.assignments(root)
     rescue = workcopy.Rescue(root, ids)
@@ -54,7 +54,7 @@ def release(root: Path = course.ROOT, only: list[str] | None = None) -> Released
     started = []
     try:
         with tempfile.TemporaryDirectory(prefix="release-db-") as tmp:
-            config = course.nbgrader_config(root, db_path=Path(tmp) / "gradebook.db")
+            config = course.nbgrader_config(root, db_path=Path(tmp) / "gradebook.db", exchange=Path(tmp) / "exchange")
             api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
             api.log.setLevel(logging.WARNING)  # nbgrader narrates every file at INFO
             quiet = _Regenerating()

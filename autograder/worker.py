@@ -21,7 +21,7 @@ from pathlib import Path
 
 import nbformat
 
-from . import protocol
+from . import autograded, protocol
 from .assemble import RunCell, assemble
 from .judge import feedback
 from .judge.scan import scan
@@ -125,10 +125,6 @@ def _write_files(dest: Path, files: dict[str, bytes], ids) -> None:
                 os.chown(os.path.join(root, n), *ids)
 
 
-def _graded_meta(cell) -> dict:
-    return dict(cell.metadata.get("nbgrader") or {})
-
-
 def _side(rc: RunCell, graded_ids: set) -> Side:
     """Where a cell runs: the setup cell in both processes (the kernel needs its imports; there its
     ``seqlab.oracles`` is unavailable), the graded test cells in the judge, the rest in the kernel."""
@@ -150,7 +146,6 @@ def grade_notebook(nb_job: NotebookJob, job: Job, name: str) -> NotebookResult:
     release = nbformat.reads(nb_job.release_json, as_version=4)
     graded = [(c.metadata["nbgrader"]["grade_id"], float(c.metadata["nbgrader"].get("points", 0)), c)
               for c in source.cells if (c.metadata.get("nbgrader") or {}).get("grade")]
-    rel_by_id = {c.metadata["nbgrader"]["grade_id"]: c for c in release.cells if (c.metadata.get("nbgrader") or {}).get("grade_id")}
     try:
         student = nbformat.reads(nb_job.student_json, as_version=4)
     except Exception as e:  # noqa: BLE001 - the parent checks too; a race or a worker-only failure costs this notebook only
@@ -200,40 +195,19 @@ def grade_notebook(nb_job: NotebookJob, job: Job, name: str) -> NotebookResult:
     verdicts = blame_answer_faults(verdicts, {rc.grade_id: res.error for rc, res in zip(run_cells, results)
                                               if rc.kind == CellKind.SOLUTION and rc.grade_id})
 
-    # feedback: the run cells with their outputs; course cells show the release text
-    fb_cells = []
+    # The autograded notebook (what the formgrader opens) and, from it, the student's page.
     run_index = {id(rc): k for k, rc in enumerate(run_cells)}
-    for rc in plan.cells:
-        if rc.kind == CellKind.MARKDOWN:
-            fb_cells.append({"cell_type": "markdown", "source": rc.source})
-            continue
-        res = results[run_index[id(rc)]]
-        outputs = list(res.outputs)
-        meta = None
-        src = rc.source
-        if rc.kind == CellKind.COURSE and rc.grade_id:
-            rel = rel_by_id.get(rc.grade_id)
-            src = rel.source if rel is not None else ""
-            meta = _graded_meta(rel) if rel is not None else None
-            if meta is not None and rc.grade_id in fb_meta:
-                meta["score"] = fb_meta[rc.grade_id]
-        elif rc.kind == CellKind.SOLUTION and rc.grade_id:
-            meta = {"solution": True, "grade": False, "locked": False, "grade_id": rc.grade_id, "comment": None}
-        err = res.error
-        if err:
-            is_test = bool(meta and meta.get("grade"))
-            tb = [f"{err.ename}: {err.evalue}"] if is_test else list(err.traceback)
-            outputs.append({"output_type": "error", "ename": err.ename, "evalue": err.evalue, "traceback": tb})
-        fb_cells.append({"cell_type": "code", "source": src, "outputs": outputs, "nbgrader": meta})
+    nb = autograded.notebook(source, plan.cells, [results[run_index[id(rc)]] if id(rc) in run_index else None
+                                                  for rc in plan.cells])
     try:
-        html = feedback.build(name, fb_cells, sum(v.score for v in verdicts), sum(v.max_score for v in verdicts))
+        html = feedback.page(nb, name, fb_meta, sum(v.score for v in verdicts), sum(v.max_score for v in verdicts))
     except Exception as e:  # noqa: BLE001 - a page that cannot be rendered must not cost the grade
         html = None
         rows_problem = f"feedback could not be rendered: {type(e).__name__}: {e}"
     else:
         rows_problem = None
     return NotebookResult(verdicts, html, note=rows_problem, bridge=reply.bridge,
-                          answers=answers_with_mistakes(plan.cells, verdicts))
+                          answers=answers_with_mistakes(plan.cells, verdicts), autograded=nbformat.writes(nb))
 
 
 def grade_job(job: Job) -> JobResult:
@@ -252,6 +226,6 @@ def grade_job(job: Job) -> JobResult:
 def warm() -> int:
     """Pool initializer / Dask warm-up: take a slot, start the fork server, compile the page template."""
     held = _worker()
-    feedback.build("warm-up", [{"cell_type": "code", "source": "1", "outputs": [], "nbgrader": None}], 0, 0)
+    feedback.page(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")]), "warm-up", {}, 0, 0)
     held.server.wait_ready()
     return held.slot

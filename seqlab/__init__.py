@@ -5,6 +5,8 @@
 - ``seqlab.data``: small synthetic data sets shipped with the course
 - ``seqlab.plots`` and ``seqlab.widgets``: figures and front-end-only widgets for the pages
 - ``seqlab.runtime``: device choice, seeding, quick mode for long experiments
+- ``seqlab.text`` and ``seqlab.charlm``: chapter 09's corpus and data pipeline, and its given models
+  (``CharLSTM``, ``CharTransformer``), decoding helpers and timing of generation
 """
 
 __version__ = "0.2.0"

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import warnings
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
 
-from seqlab import ownwork
+from seqlab import diagnose, factories, ownwork
 
 __all__ = [
     "CheckError",
@@ -99,13 +100,22 @@ def check_type(name: str, got: Any, types: type | tuple[type, ...], hint: str = 
         _fail(name, f"expected a {names}, got {_describe(got)}", hint and f"hint: {hint}")
 
 
-def check_shape(name: str, got: Any, expected_shape: tuple[int, ...], hint: str = "") -> None:
-    """``got`` has exactly ``expected_shape``."""
+def check_shape(name: str, got: Any, expected_shape: tuple[int, ...], hint: str = "",
+                mistakes: Mapping[str, Any] | None = None) -> None:
+    """``got`` has exactly ``expected_shape``. On a mismatch, names the entries of ``mistakes``
+    whose value ``got`` matches (shape and values), else what the shapes say."""
     if got is None:
         _fail(name, "got None: did the function forget to `return` its result?")
     shape = tuple(getattr(got, "shape", np.shape(got)))
     if shape != tuple(expected_shape):
-        _fail(name, f"expected shape {tuple(expected_shape)}, got {shape}", hint and f"hint: {hint}")
+        try:
+            got_np = to_numpy(got)
+        except Exception:  # noqa: BLE001 - a shape is all this check needs
+            got_np = None
+        slip = _named(_matching(mistakes, lambda value: got_np is not None and _matches(got_np, value, 1e-7, 1e-10)))
+        slip = slip or diagnose.shape_slip(expected_shape, shape)
+        _fail(name, f"expected shape {tuple(expected_shape)}, got {shape}", slip and f"likely mistake: {slip}",
+              hint and f"hint: {hint}")
 
 
 def check_dtype(name: str, got: Any, expected: Any, hint: str = "") -> None:
@@ -122,6 +132,26 @@ def check_dtype(name: str, got: Any, expected: Any, hint: str = "") -> None:
         ok, want = dtype == np.dtype(expected), str(np.dtype(expected))
     if not ok:
         _fail(name, f"expected {want}, got dtype {dtype}", hint and f"hint: {hint}")
+
+
+def _matching(mistakes: Mapping[str, Any] | None, matches: Callable[[Any], bool]) -> list[str]:
+    """The labels of ``mistakes`` whose value ``matches``; none when the table itself cannot be
+    computed for these inputs (a wrong answer is still reported, only without a name)."""
+    try:
+        return [label for label, value in (mistakes or {}).items() if matches(value)]
+    except Exception:  # noqa: BLE001 - naming is a courtesy: it must never hide the failure itself
+        return []
+
+
+def _named(labels: list[str]) -> str | None:
+    """The likely mistake from the labels whose values the answer matches: when several mistakes give
+    the same value on these inputs, all of them are named (never only one that may be the wrong one)."""
+    labels = list(dict.fromkeys(labels))
+    if not labels:
+        return None
+    if len(labels) == 1:
+        return labels[0]
+    return "; or, as it gives the same values here: ".join(labels[:3])
 
 
 def _matches(got: np.ndarray, value: Any, rtol: float, atol: float) -> bool:
@@ -141,7 +171,8 @@ def check_close(
 ) -> None:
     """``got`` has the shape of ``expected`` and equals it within ``rtol``/``atol``.
 
-    On a mismatch, names the first entry of ``mistakes`` whose value ``got`` matches.
+    On a mismatch, names the entries of ``mistakes`` whose value ``got`` matches (all of them when
+    several do: mistakes that coincide on these inputs are named together).
     """
     if got is None:
         _fail(name, "got None: did the function forget to `return` its result?")
@@ -154,16 +185,16 @@ def check_close(
     try:
         got_np = to_numpy(got)
     except Exception:  # noqa: BLE001 - anything unconvertible is simply the wrong answer
-        _fail(name, f"expected an array of shape {expected_np.shape}, got {_describe(got)}")
+        _fail(name, f"expected an array of shape {expected_np.shape}, got {_describe(got)}", _unpacking_slip(got))
     if got_np.dtype == object:
-        _fail(name, f"expected an array of shape {expected_np.shape}, got {_describe(got)}")
+        _fail(name, f"expected an array of shape {expected_np.shape}, got {_describe(got)}", _unpacking_slip(got))
     if got_np.shape == expected_np.shape and np.allclose(got_np, expected_np, rtol=rtol, atol=atol, equal_nan=False):
         return
     # Only a wrong answer reads ``mistakes`` (the oracles compute them lazily: a right one never pays).
-    likely = next(
-        (label for label, value in (mistakes or {}).items() if _matches(got_np, value, rtol, atol)),
-        None,
-    )
+    likely = _named(_matching(mistakes, lambda value: _matches(got_np, value, rtol, atol)))
+    if likely is None:
+        likely = (diagnose.shape_slip(expected_np.shape, got_np.shape) if got_np.shape != expected_np.shape
+                  else diagnose.value_slip(expected_np, got_np)) or None
     mistake_line = likely and f"likely mistake: {likely}"
     hint_line = hint and f"hint: {hint}"
     if got_np.shape != expected_np.shape:
@@ -185,13 +216,21 @@ def check_close(
     )
 
 
+def _unpacking_slip(got: Any) -> str:
+    """What a list or tuple where one array belongs usually means."""
+    if isinstance(got, (list, tuple)) and got and all(isinstance(g, (np.ndarray, torch.Tensor)) for g in got):
+        return ("likely mistake: a list of arrays came back where one array belongs: are the results returned "
+                "in the documented order, and stacked into one array?")
+    return ""
+
+
 def check_equal(name: str, got: Any, expected: Any, hint: str = "", mistakes: Mapping[str, Any] | None = None) -> None:
     """``got == expected`` for plain Python values (dicts, lists, ints, strings).
 
-    On a mismatch, names the first entry of ``mistakes`` whose value equals ``got``.
+    On a mismatch, names the entries of ``mistakes`` whose value equals ``got``.
     """
     if got != expected:
-        likely = next((label for label, value in (mistakes or {}).items() if _plain(got) == value), None)
+        likely = _named(_matching(mistakes, lambda value: _plain(got) == value))
         _fail(name, f"expected {_plain(expected)!r}", f"got      {_plain(got)!r}",
               likely and f"likely mistake: {likely}", hint and f"hint: {hint}")
 
@@ -204,39 +243,77 @@ def check_raises(
         fn(*args, **kwargs)
     except exc_type:
         return
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:  # noqa: BLE001 - any other exception is the student's error, reported as such
         _fail(name, f"expected {exc_type.__name__}, but it raised {type(e).__name__}: {e}", hint and f"hint: {hint}")
     _fail(name, f"expected {exc_type.__name__}, but nothing was raised", hint and f"hint: {hint}")
 
 
+#: Words by which an error raised under the meta default device is about where a tensor lives.
+_DEVICE_WORDS = ("meta", "device")
+
+
+def _device_message(what: str, code: Sequence[Any], first: str) -> str:
+    """Why ``what`` is not device-clean: the calls in ``code`` that leave the device out, or the
+    general rule when none is found."""
+    bare = factories.describe(factories.bare_factories(code, ("device",)))
+    lines = [f"{what} is not device-clean.",
+             "It failed with PyTorch's default device set to 'meta', so some tensor was created without the",
+             "device of the inputs or parameters (a new tensor lands on the default device).",
+             f"likely mistake: {bare}" if bare else
+             "likely mistake: a tensor was created without device=: write torch.zeros(N, H, device=X.device, "
+             "dtype=X.dtype) instead of torch.zeros(N, H) (or X.new_zeros(N, H)), and never .cuda() or .cpu()",
+             first]
+    return "\n  ".join(line for line in lines if line)
+
+
 @contextlib.contextmanager
-def meta_default_device(what: str) -> Iterator[None]:
+def meta_default_device(what: str, *code: Any, hint: str = "") -> Iterator[None]:
     """Run a block with PyTorch's default device set to ``meta``.
 
-    Code that creates a tensor without ``device=`` (``torch.zeros(n)``) then gets a meta
-    tensor, and mixing it with the real inputs raises; we turn that into a clear message.
+    Code that creates a tensor without ``device=`` (``torch.zeros(n)``) then gets a meta tensor,
+    and mixing it with the real inputs raises; we turn that into a clear message, which lists the
+    calls in ``code`` (the student's functions, classes or modules under test) that leave the
+    device out. An error that has nothing to do with devices (a shape error, say) is reported as
+    what it is, with its likely cause and ``hint``.
     """
     try:
         with torch.device("meta"):
             yield
-    except (RuntimeError, NotImplementedError, TypeError, ValueError) as e:
-        raise CheckError(
-            f"{what} is not device-clean.\n"
-            "  It failed with PyTorch's default device set to 'meta', which means some tensor was\n"
-            "  created without the device (and dtype) of the inputs or parameters, e.g.\n"
-            "  torch.zeros(N, H) instead of torch.zeros(N, H, device=X.device, dtype=X.dtype).\n"
-            f"  The error was: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-        ) from None
+    except CheckError as e:  # a check inside the block found a tensor on 'meta': say which call made it
+        text = str(e)
+        if "meta" in text and code and "these calls make" not in text:
+            bare = factories.describe(factories.bare_factories(code, ("device",)))
+            if bare:
+                raise CheckError(f"{text}\n  likely mistake: {bare}") from None
+        raise
+    except NotImplementedError:
+        raise CheckError(f"{what}: the function is not written yet (it raised NotImplementedError).") from None
+    except (RuntimeError, TypeError, ValueError, IndexError, AttributeError) as e:
+        first = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:400]
+        if any(w in str(e).lower() for w in _DEVICE_WORDS):
+            raise CheckError(_device_message(what, code, f"The error was: {first}")) from None
+        cause = likely_cause(e)
+        raise CheckError(f"{what} is wrong.\n  it raised {first}"
+                         + (f"\n  likely mistake: {cause}" if cause else "")
+                         + (f"\n  hint: {hint}" if hint else "")) from None
 
 
-def check_tensor_on(name: str, got: Any, like: torch.Tensor) -> None:
-    """``got`` is a tensor on the device and of the dtype of ``like``."""
+def check_tensor_on(name: str, got: Any, like: torch.Tensor, *, dtype: bool = True) -> None:
+    """``got`` is a tensor on the device and (unless ``dtype=False``) of the dtype of ``like``."""
     check_type(name, got, torch.Tensor)
-    if got.device != like.device or got.dtype != like.dtype:
+    if got.device != like.device or (dtype and got.dtype != like.dtype):
+        why = []
+        if got.device != like.device:
+            why.append(f"a tensor made without device= lands on the default device ({got.device.type} here): "
+                       f"create it with device=X.device, X an input or a parameter")
+        if dtype and got.dtype != like.dtype:
+            why.append(f"a tensor made without dtype= is {torch.get_default_dtype()}, and a float64 constant turns "
+                       f"float32 inputs into float64: create it with dtype=X.dtype (or X.new_zeros(...))")
         _fail(
             name,
             f"expected a tensor on {like.device} with dtype {like.dtype}, "
             f"got one on {got.device} with dtype {got.dtype}",
+            "likely mistake: " + "; ".join(why),
             "hint: create tensors with device=<input>.device, dtype=<input>.dtype",
         )
 
@@ -332,60 +409,78 @@ def check_implemented(obj: Any) -> None:
         without = " and without " + " or ".join(forbidden) if forbidden else ""
         raise CheckError(f"{name} is not your own work: it earns no points while it uses these.\n"
                          + "".join(f"  {line}\n" for line in found)
-                         + f"  Write it without the course's reference answers (`oracle`, seqlab.oracles), the course's"
+                         + "  Write it without the course's reference answers (`oracle`, seqlab.oracles), the course's"
                          + f" helpers that compute an earlier chapter's answer (seqlab.given){without}.",
                          cause="not own work")
 
 
-#: (words in an error raised inside the student's code, what it most likely means). The first match
-#: wins, so the specific patterns come first.
-_CAUSES: tuple[tuple[tuple[str, ...], str], ...] = (
-    (("is on the meta device", "meta tensor", "device type meta", "meta and cpu", "cpu and meta",
-      "expected all tensors to be on the same device"),
-     "a tensor was created on the wrong device: create new tensors with device=X.device "
-     "(e.g. torch.zeros(N, H, device=X.device, dtype=X.dtype)) and never call .cuda() or .cpu() inside"),
-    (("dtype", "double", "expected scalar type", "float != ", "found float", "found double"),
-     "a tensor was created with the wrong dtype: torch.zeros(N, H) is float32 while the input may be "
-     "float64; pass dtype=X.dtype (and device=X.device), or use X.new_zeros(N, H)"),
-    (("mismatch in its core dimension", "not aligned", "shapes cannot be multiplied", "size mismatch",
-      "must match the size of tensor", "inconsistent tensor size"),
-     "a matrix product got operands whose inner sizes do not match: a weight is transposed, two weights "
-     "are swapped, or .T was used on a batch (.T reverses every axis: use np.swapaxes(K, -1, -2) or "
-     "K.transpose(-2, -1) to swap the last two)"),
-    (("could not be broadcast",),
-     "two arrays of incompatible shapes were combined: check which axis each one has (keepdims=True "
-     "keeps a reduced axis for broadcasting)"),
-    (("out of bounds", "out of range", "dimension out of range"),
-     "an index or an axis is out of range: check the shape of each input and which axis you index"),
-)
+def likely_cause(error: BaseException, args: Sequence[Any] = ()) -> str:
+    """The likely mistake behind an exception raised inside a student's function ("" if unknown);
+    ``args``, the arguments of the call, explain some shape errors (see :mod:`seqlab.diagnose`)."""
+    return diagnose.error_cause(error, args)
 
 
-def likely_cause(error: BaseException) -> str:
-    """The likely mistake behind an exception raised inside a student's function ("" if unknown)."""
+def _exercise_cause(error: BaseException, causes: Sequence[tuple[Sequence[str], str]]) -> str:
+    """The first of an exercise's own ``(words, cause)`` pairs one of whose words (lower case) the
+    error's text contains ("" if none)."""
     text = f"{type(error).__name__}: {error}".lower()
-    return next((cause for words, cause in _CAUSES if any(w in text for w in words)), "")
+    return next((cause for words, cause in causes if any(w in text for w in words)), "")
 
 
-def call_checked(name: str, fn: Callable[..., Any], *args: Any, hint: str = "", **kwargs: Any) -> Any:
+def _raised_cause(error: BaseException, fn: Any, values: list, warned: list[str],
+                  causes: Sequence[tuple[Sequence[str], str]] = ()) -> str:
+    """The likely cause of ``error``, raised by ``fn(*values)``: an exercise's own ``causes`` first,
+    else read from the error, the arguments' shapes and the warnings of the call, completed from
+    ``fn``'s source: the ``.T`` it applies to a batch, the calls that make a tensor without the
+    inputs' device or dtype."""
+    own = _exercise_cause(error, causes)
+    if own:
+        return own
+    cause = diagnose.error_cause(error, values, warned)
+    batched = any(len(getattr(v, "shape", ())) >= 3 for v in values)
+    if batched and ("matrix product" in cause or "incompatible shapes" in cause) and ".T was used" not in cause:
+        for t in factories.transposed_names([fn])[:2]:
+            cause += (f"; {t}.T reverses every axis: with batch axes, swap only the last two, "
+                      f"{t}.transpose(-2, -1) (NumPy: np.swapaxes({t}, -1, -2))")
+    for what, opening in (("device", "a tensor was created on the wrong device"),
+                          ("dtype", "a tensor was created with the wrong dtype")):
+        if cause.startswith(opening):
+            bare = factories.describe(factories.bare_factories([fn], (what,)), what)
+            cause = f"{cause}; {bare}" if bare else cause
+    return cause
+
+
+def call_checked(name: str, fn: Callable[..., Any], *args: Any, hint: str = "",
+                 causes: Sequence[tuple[Sequence[str], str]] = (), **kwargs: Any) -> Any:
     """``fn(*args, **kwargs)``; an exception raised inside it becomes a :class:`CheckError` that
     says what was called, what was raised and (when it can tell) the likely mistake.
 
     A test wraps a call to the student's function in this, so a raw NumPy or PyTorch error
     ("matmul: Input operand 1 has a mismatch in its core dimension 0 ...") reaches the student
-    with its probable cause. ``hint`` (what the function must do) is added to the message.
+    with its probable cause. ``hint`` (what the function must do) is added to the message. A
+    device or dtype error also lists the calls in ``fn``'s source that leave them out.
+    ``causes``: ``(words, cause)`` pairs of the exercise, tried before the general ones: an error
+    whose text contains one of ``words`` names ``cause``.
     """
+    caught: list = []
     try:
-        return fn(*args, **kwargs)
-    except CheckError:
-        raise
-    except NotImplementedError:
-        raise CheckError(f"{name}: the function is not written yet (it raised NotImplementedError).",
-                         cause="not written") from None
-    except Exception as e:  # noqa: BLE001 - any error of the student's code is reported, not re-raised
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        cause = likely_cause(e)
-        _fail(name, f"it raised {type(e).__name__}: {first}"[:400], cause and f"likely mistake: {cause}",
-              hint and f"hint: {hint}")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                return fn(*args, **kwargs)
+            except CheckError:
+                raise
+            except NotImplementedError:
+                raise CheckError(f"{name}: the function is not written yet (it raised NotImplementedError).",
+                                 cause="not written") from None
+            except Exception as e:  # noqa: BLE001 - any error of the student's code is reported, not re-raised
+                first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+                cause = _raised_cause(e, fn, [*args, *kwargs.values()], [str(w.message) for w in caught], causes)
+                _fail(name, f"it raised {type(e).__name__}: {first}"[:400], cause and f"likely mistake: {cause}",
+                      hint and f"hint: {hint}")
+    finally:  # the student still sees the warnings of the call, once it is over
+        for w in caught:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
 
 
 def checked(fn: Callable[..., Any], hint: str = "") -> Callable[..., Any]:

@@ -60,9 +60,9 @@ def test_every_formula_of_the_release_notebooks_converts():
 
 
 def test_a_page_has_no_mathjax_and_no_other_host():
-    cells = [{"cell_type": "markdown", "source": "The score $\\alpha_{ij}$.", "nbgrader": None},
-             {"cell_type": "code", "source": "x = 1", "outputs": [], "nbgrader": None}]
-    page = feedback.build("nb", cells, 1, 2)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("The score $\\alpha_{ij}$."),
+                                         nbformat.v4.new_code_cell("x = 1")])
+    page = feedback.page(nb, "nb", {}, 1, 2)
     assert "<math" in page
     assert "x-mathjax-config" not in page and "MathJax.js" not in page and "cdnjs" not in page
     scripts_and_links = re.findall(r"<(?:script|link|img|iframe)\b[^>]*>", page, re.I)

@@ -30,7 +30,6 @@ rnn_outputs (1, 1), RNN (2, 2): 12 points.
 """
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -40,6 +39,7 @@ import pytest
 
 from autograder.judge.scan import scan
 from seqlab import ownwork
+from tests.attack_cells import attack_cells
 from tests.harness import ROOT, source_notebook
 from tests.test_grading_faults import _cell, _hash_tree, _read
 
@@ -50,7 +50,6 @@ IDS = ["test_rnn_step_visible", "test_rnn_step_hidden", "test_rnn_forward_visibl
        "test_rnn_outputs_visible", "test_rnn_outputs_hidden", "test_RNN_visible", "test_RNN_hidden"]
 POINTS = dict(zip(IDS, [1, 2, 1, 2, 1, 1, 2, 2]))
 STEP, FORWARD, OUTPUTS, MODULE = IDS[0:2], IDS[2:4], IDS[4:6], IDS[6:8]
-ATTACKS = Path(__file__).resolve().parent / "attacks"
 
 #: student -> (the file in tests/attacks/ its cells come from, or None for the solution; the cells it loses;
 #: their status, "failed" unless given)
@@ -98,32 +97,6 @@ FORBIDDEN = {"RNN": ("torch.nn.RNN", "torch.nn.RNNCell", "torch.rnn_tanh", "torc
 
 #: Attacks on the checks themselves: their rnn_step misses the bias, and the judge's own check must say so.
 BIASLESS = ["thread", "itimer", "audit-hook", "finalizer", "del-hook", "module-dicts", "oracle-swap", "module-class"]
-
-#: rnn_forward of the submissions whose rnn_step is wrong: its own step, so that only rnn_step's cells can be lost.
-OWN_FORWARD = '''def rnn_forward(X, h0, W_xh, W_hh, b_h):
-    states, h = [], h0
-    for s in range(X.shape[1]):
-        h = np.tanh(X[:, s] @ W_xh + h @ W_hh + b_h)  # not rnn_step: this submission's rnn_step is wrong
-        states.append(h)
-    return np.stack(states, axis=1)
-'''
-
-
-#: Payloads, not submissions: an attack's ``# @<name>`` line is replaced by tests/attacks/<name>.py (less its first line).
-PAYLOADS = ("rebind", "rnn_parts")
-
-
-def attack_cells(name: str) -> dict[str, str]:
-    """grade_id -> source of the solution cells that attack ``name`` replaces (``# @rebind``, ``# @rnn_parts`` filled in)."""
-    text = (ATTACKS / f"{name}.py").read_text()
-    for payload in PAYLOADS:
-        text = text.replace(f"# @{payload}\n", (ATTACKS / f"{payload}.py").read_text().split("\n", 1)[1])
-    parts = re.split(r"^# %% (\w+)\n", text, flags=re.M)
-    cells = {gid: src.strip("\n") + "\n" for gid, src in zip(parts[1::2], parts[2::2])}
-    if "rnn_step" in cells:
-        cells.setdefault("rnn_forward", OWN_FORWARD)
-    return cells
-
 
 def _submission(name: str | None):
     nb = nbformat.read(source_notebook(A), as_version=4)

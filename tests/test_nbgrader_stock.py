@@ -8,10 +8,12 @@ exchange, so the real ``notebooks/``, ``submitted/`` and ``grading/`` are never 
 """
 from __future__ import annotations
 
+import re
 import shutil
 
 import pytest
 
+from tests.leaks import find_leaks, secret_lines
 from tests.nbgrader_course import ROOT, JupyterServer, copy_course, make_user, read_csv
 
 ASSIGNMENT = "01-one-hot"
@@ -59,20 +61,33 @@ def test_release_assignment_and_list(teacher):
 
 
 def test_autograde_feedback_and_export(teacher):
-    """Stock ``autograde`` of a solution copied in as ``alice``'s submission: full marks, a
-    feedback page where the course's tools keep them (grading/feedback) and a CSV export."""
-    submitted = teacher.cwd / "submitted" / "alice" / ASSIGNMENT
-    submitted.mkdir(parents=True)
-    shutil.copy(ROOT / "solutions" / ASSIGNMENT / NB, submitted / NB)
+    """Stock ``autograde`` of a solution copied in as ``alice``'s submission: full marks, no alarm
+    about her hidden-test cells (nbgrader raises one for every hidden-test cell of every student:
+    the course's OverwriteCells knows the release's text), an alarm for the visible test ``bob``
+    edited, a feedback page where the course's tools keep them (grading/feedback) with no hidden
+    test in it, and a CSV export."""
+    import json
+
+    for student in ("alice", "bob"):
+        (teacher.cwd / "submitted" / student / ASSIGNMENT).mkdir(parents=True)
+    shutil.copy(ROOT / "solutions" / ASSIGNMENT / NB, teacher.cwd / "submitted" / "alice" / ASSIGNMENT / NB)
+    bob = json.loads((ROOT / "notebooks" / ASSIGNMENT / NB).read_text(encoding="utf-8"))
+    edited = next(c for c in bob["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id", "").endswith("_visible"))
+    edited["source"] = "".join(edited["source"]) + "\nprint('I changed the test')"
+    (teacher.cwd / "submitted" / "bob" / ASSIGNMENT / NB).write_text(json.dumps(bob), encoding="utf-8")
+
     teacher.nbgrader("generate_assignment", ASSIGNMENT, "--force")  # the assignment in the course's gradebook
-    teacher.nbgrader("autograde", ASSIGNMENT, "--create")
-    assert (teacher.cwd / "autograded" / "alice" / ASSIGNMENT / NB).is_file()
+    said = teacher.nbgrader("autograde", ASSIGNMENT, "--create")
+    alarms = re.findall(r"Attribute 'checksum' for cell (\S+) has changed", said.stdout + said.stderr)
+    assert alarms == [edited["metadata"]["nbgrader"]["grade_id"]], alarms
+    assert (teacher.cwd / "grading" / "autograded" / "alice" / ASSIGNMENT / NB).is_file()
     teacher.nbgrader("generate_feedback", ASSIGNMENT)
-    assert (teacher.cwd / "grading" / "feedback" / "alice" / ASSIGNMENT / f"{ASSIGNMENT}.html").is_file()
+    page = teacher.cwd / "grading" / "feedback" / "alice" / ASSIGNMENT / f"{ASSIGNMENT}.html"
+    hidden = {line: src for line, src in secret_lines().items() if src.startswith(NB) and src.endswith("_hidden)")}
+    assert hidden and not find_leaks([page], hidden)
     teacher.nbgrader("export")
-    rows = [r for r in read_csv(teacher.cwd / "grades.csv") if r["assignment"] == ASSIGNMENT]
-    assert [r["student_id"] for r in rows] == ["alice"]
-    assert float(rows[0]["score"]) == float(rows[0]["max_score"]) > 0
+    rows = {r["student_id"]: r for r in read_csv(teacher.cwd / "grades.csv") if r["assignment"] == ASSIGNMENT}
+    assert float(rows["alice"]["score"]) == float(rows["alice"]["max_score"]) > 0
 
 
 def test_formgrader_serves_the_course(teacher):

@@ -20,7 +20,7 @@ import nbformat
 import pytest
 
 from autograder import workcopy
-from autograder.course import HUB_EXCHANGE
+from autograder.course import local_exchange
 from tests.nbgrader_course import COURSE_ID, ROOT, copy_course, fill_in, make_user, solution_sources
 
 A = "02-rnn"
@@ -230,8 +230,8 @@ def test_an_untouched_release_is_regenerated_silently(course):
 
 def test_an_assignment_fetched_in_the_course_folder_lands_in_work(course, tmp_path):
     """JupyterLab's Assignment List (its server handler, in this process) and the command line."""
-    if HUB_EXCHANGE.is_dir():
-        pytest.skip(f"{HUB_EXCHANGE} exists: the course's own exchange is not used on this machine")
+    if local_exchange(course) is None:
+        pytest.skip("a hub's exchange is set up on this machine: the course's own exchange is not used")
     from nbgrader.server_extensions.assignment_list.handlers import AssignmentList
 
     user = make_user(tmp_path, "student", tmp_path / "unused", cwd=course)
@@ -277,6 +277,8 @@ def _make_book(clone: Path) -> subprocess.CompletedProcess:
     """The student's `make book`. The environment is the course's own (linked in): -o keeps make from
     reinstalling it or rewriting its JupyterLab settings, which it would for a clone's newer files."""
     env = dict(os.environ, PATH=f"{clone / '.venv' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}")
+    for var in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS"):  # a student's shell, not the `make test` that runs this
+        env.pop(var, None)
     r = subprocess.run(["make", "-o", ".venv/.installed", "-o", ".venv/etc/jupyter/jupyter_server_config.py", "book"],
                        cwd=clone, env=env, capture_output=True, text=True, timeout=1800)
     assert r.returncode == 0, f"make book exited {r.returncode}:\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}"

@@ -156,6 +156,18 @@ def softmax_mistakes(S, axis: int = -1) -> dict:
     if too_big.any():
         out["overflow: np.exp of a large score is inf (and inf / inf is NaN): subtract the maximum along the "
             "axis before np.exp"] = naive
+    if S.ndim >= 2 and axis not in (-1, S.ndim - 1):
+        with np.errstate(all="ignore"):
+            top = np.max(S, axis=-1, keepdims=True)
+            e = np.exp(S - np.where(np.isfinite(top), top, 0.0))
+            total = e.sum(axis=axis, keepdims=True)
+            out["the maximum is taken along another axis than the sum: subtract the maximum along the axis you "
+                "normalise over (axis=axis, keepdims=True)"] = e / np.where(total > 0, total, 1.0)
+    with np.errstate(all="ignore"):
+        e = np.exp(np.where(np.isfinite(S), S, -np.inf) - np.max(np.where(np.isfinite(S), S, 0.0), axis=axis, keepdims=True))
+        norm = np.sqrt((e ** 2).sum(axis=axis, keepdims=True))
+        out["divided by the norm of the exponentials: divide by their sum, so that they sum to 1"] = (
+            e / np.where(norm > 0, norm, 1.0))
     bad = np.where(too_big | has_empty, np.nan, softmax(S, axis))
     if np.isnan(bad).any():
         out["NaN from overflow (or an all -inf row): subtract the maximum before np.exp, "
@@ -216,6 +228,7 @@ def causal_mask_mistakes(T: int) -> dict:
         "the mask is inverted: True means 'may attend', so the past and the token itself are True": ~mask,
         "the diagonal is missing: a token may attend to itself": mask & ~np.eye(T, dtype=bool),
         "upper triangle instead of lower: query i may see keys j <= i": mask.T,
+        "one step of the future is allowed (k=1): query i may see keys j <= i only": mask | np.eye(T, k=1, dtype=bool),
     }
 
 
@@ -267,6 +280,10 @@ def self_attention_mistakes(X, W_q, W_k, W_v, mask=None, scaled: bool = True) ->
         out["divided by sqrt(D) (d_model) instead of sqrt(d_k): d_k is the width of Q"] = self_attention(
             *args, mask, scale=1.0 / math.sqrt(D))[0]
         out["divided by d_k instead of sqrt(d_k)"] = self_attention(*args, mask, scale=1.0 / d_k)[0]
+        d_v = W_v.shape[1]
+        if d_v != d_k:
+            out["divided by sqrt(d_v), the width of V: the scale is sqrt(d_k), the width of Q and K"] = self_attention(
+                *args, mask, scale=1.0 / math.sqrt(d_v))[0]
     else:
         out["the scores were scaled although scaled=False"] = self_attention(*args, mask, scaled=True)[0]
     # Swapping W_q and W_k turns the scores Q Kᵀ into K Qᵀ = (Q Kᵀ)ᵀ.
@@ -283,7 +300,17 @@ def self_attention_mistakes(X, W_q, W_k, W_v, mask=None, scaled: bool = True) ->
             np.any(mask, axis=-1, keepdims=True), self_attention(*args, mask, scaled)[0], np.nan)
     Q, K, V = project_qkv(*args)
     S = attention_scores(Q, K, scaled)
-    right = self_attention(*args, mask, scaled)[0]
+    right, A_right = self_attention(*args, mask, scaled)
+    if A_right.shape != right.shape or not np.allclose(A_right, right):
+        out["out and A are swapped: return (out, A)"] = A_right
+    out["V was made with W_k: the values are X @ W_v"] = self_attention(X, W_q, W_k, W_k, mask, scaled)[0]
+    if scaled:
+        out["the weights were divided by sqrt(d_k) after the softmax: divide the scores, before the softmax"] = (
+            self_attention(*args, mask, scaled=False)[1] @ V / math.sqrt(d_k))
+    if mask is not None:
+        zeroed = np.where(mask, S, 0.0)                      # what S * mask gives: masked scores 0, not -inf
+        out["masked scores were set to 0 (S * mask): a score of 0 still gets weight; set them to -inf before the "
+            "softmax"] = aggregate(softmax(zeroed), V)
     with np.errstate(all="ignore"):   # np.exp of the raw scores: inf / inf, or 0 / 0, where they are large
         e = np.exp(S) if mask is None else np.where(mask, np.exp(S), 0.0)
         naive = aggregate(e / np.maximum(e.sum(axis=-1, keepdims=True), 1e-300), V)

@@ -21,7 +21,7 @@ __all__ = [
     "rnn_step_backward", "rnn_backward", "truncated_rnn_backward", "sliding_window_rnn_backward",
     "rnn_step_backward_mistakes", "rnn_backward_mistakes", "truncated_rnn_backward_mistakes",
     "pick", "GRAD_NAMES", "STEP_GRAD_NAMES", "gradient_test_function", "cube_sum",
-    "numerical_gradient_mistakes", "relative_error", "check_gradients", "grads_of", "chunk_cuts",
+    "numerical_gradient_mistakes", "relative_error", "check_gradients", "grads_of", "chunk_cuts", "restarted_chunks",
 ]
 
 #: Names of the five results of ``rnn_backward`` / ``truncated_rnn_backward``, in order.
@@ -93,6 +93,19 @@ def rnn_step_backward_mistakes(dh_t, x_t, h_prev, W_xh, W_hh, b_h) -> dict:
         right[0], local @ W_hh, right[2], right[3], right[4])
     out["dW_hh uses h_t: it is h_prevᵀ @ (local gradient), with the state that went into the step"] = (
         right[0], right[1], right[2], h_t.T @ local, right[4])
+    out["the tanh derivative is written (1 - h_t)**2: it is 1 - h_t**2"] = _linear_step_backward(
+        dh_t * (1 - h_t) ** 2, x_t, h_prev, W_xh, W_hh)
+    out["db_h is averaged over the batch (a mean): the loss sums over the batch, so db_h sums too (axis 0)"] = (
+        right[:4] + (right[4] / len(x_t),))
+    out["db_h is summed over axis 1 (the hidden units): sum the local gradient over the batch, axis 0, "
+        "to get shape (H,)"] = right[:4] + (local.sum(axis=1),)
+    if W_xh.shape[0] == W_xh.shape[1]:
+        out["dx_t uses W_xh untransposed: it is (local gradient) @ W_xhᵀ"] = (local @ W_xh,) + right[1:]
+    out["dh_prev uses W_xh: the gradient that reaches h_prev goes back through W_hh, (local gradient) @ W_hhᵀ"] = (
+        right[0], local @ W_xh.T, right[2], right[3], right[4])
+    out["dh_prev was also multiplied by 1 - h_prev**2: that derivative belongs to the previous step's "
+        "backward pass, which applies it to the gradient it receives"] = (
+        right[0], right[1] * (1 - h_prev ** 2), right[2], right[3], right[4])
     return out
 
 
@@ -138,6 +151,16 @@ def truncated_rnn_backward(dH, X, h0, W_xh, W_hh, b_h, k):
     return _unrolled_backward(dH, X, h0, W_xh, W_hh, b_h, chunk_cuts(np.shape(X)[1], k))
 
 
+def restarted_chunks(X, h0, W_xh, W_hh, b_h, k) -> np.ndarray:
+    """The states ``(N, T, H)`` when every chunk after the first starts again from zeros (the state is
+    never passed on to the next chunk), by ``nn.RNN``."""
+    X, h0 = np.asarray(X), np.asarray(h0)
+    rnn = torch_rnn(t(W_xh), t(W_hh), t(b_h))
+    with torch.no_grad():
+        parts = [rnn(t(X[:, a:a + k]), t(h0 if a == 0 else np.zeros_like(h0))[None])[0] for a in range(0, X.shape[1], k)]
+    return n(torch.cat(parts, dim=1))
+
+
 def sliding_window_rnn_backward(dH, X, h0, W_xh, W_hh, b_h, k):
     """The lecture's truncation ("going back only τ = k steps"): the gradient of step ``s``'s
     output reaches the steps ``s, s-1, ..., s-k+1`` and no further. By autograd: for every
@@ -165,7 +188,6 @@ def _chained_backward(dH, X, h0, H, W_xh, W_hh, order, h_prev_of, accumulate=Tru
     ``h_prev_of(s)`` as the state before step ``s`` and (unless ``accumulate``) overwrites the weight
     gradients: each step's gradients by autograd through the linear part of the step, with the tanh
     derivative ``1 - h_t**2`` taken from the given ``H``. Used only to name mistakes."""
-    T = X.shape[1]
     dX, grads = np.zeros_like(X), [np.zeros_like(W_xh), np.zeros_like(W_hh), np.zeros(W_hh.shape[0])]
     carried = np.zeros_like(h0)
     for s in order:
@@ -185,8 +207,12 @@ def rnn_backward_mistakes(dH, X, h0, W_xh, W_hh, b_h) -> dict:
     last_only[:, -1] = dH[:, -1]
     with torch.no_grad():
         H = n(torch_rnn(W_xh, W_hh, b_h)(t(X), t(h0)[None])[0])
-    before = lambda s: H[:, s - 1] if s > 0 else h0
+
+    def before(s):
+        return H[:, s - 1] if s > 0 else h0
+
     backwards = range(T - 1, -1, -1)
+    right = rnn_backward(dH, X, h0, W_xh, W_hh, b_h)
     return {
         "the loop runs forward in time: backpropagation goes from s = T-1 down to 0":
             _chained_backward(dH, X, h0, H, W_xh, W_hh, range(T), before),
@@ -200,6 +226,14 @@ def rnn_backward_mistakes(dH, X, h0, W_xh, W_hh, b_h) -> dict:
             rnn_backward(last_only, X, h0, W_xh, W_hh, b_h),
         "dh0 is zero: the gradient that reaches h_0 must be returned":
             _unrolled_backward(dH, X, h0, W_xh, W_hh, b_h, {0}),
+        "the state before step 0 is h0: H[:, s - 1] at s = 0 is H[:, -1], the LAST state (use h0 there)":
+            _chained_backward(dH, X, h0, H, W_xh, W_hh, backwards, lambda s: H[:, s - 1]),
+        "off by one: step s adds the output gradient dH[:, s - 1]; its own is dH[:, s]":
+            rnn_backward(np.roll(dH, 1, axis=1), X, h0, W_xh, W_hh, b_h),
+        "db_h was summed over every axis (one number): sum over the batch only, shape (H,)":
+            right[:4] + (float(right[4].sum()),),
+        "step 0 is skipped: the backward loop must run down to s = 0, range(T - 1, -1, -1)":
+            _chained_backward(dH, X, h0, H, W_xh, W_hh, range(T - 1, 0, -1), before),
     }
 
 
@@ -210,11 +244,15 @@ def truncated_rnn_backward_mistakes(dH, X, h0, W_xh, W_hh, b_h, k) -> dict:
     right = chunk_cuts(T, k)
     out = {"the chunks have k + 1 steps: detach every k steps, at s = k, 2k, ...":
            _unrolled_backward(dH, X, h0, W_xh, W_hh, b_h, chunk_cuts(T, k + 1))} if k + 1 < T else {}
+    if k > 2:
+        out["the chunks have k - 1 steps: detach every k steps, at s = k, 2k, ..."] = (
+            _unrolled_backward(dH, X, h0, W_xh, W_hh, b_h, chunk_cuts(T, k - 1)))
     if k > 1:
         out["the state is detached at every step: detach only at the chunk boundaries s = k, 2k, ..."] = (
             _unrolled_backward(dH, X, h0, W_xh, W_hh, b_h, set(range(1, T))))
     out |= {
-        "k is ignored: this is full BPTT": rnn_backward(dH, X, h0, W_xh, W_hh, b_h),
+        "k has no effect: this is full BPTT (are the chunks cut along time, X[:, start:start + k] or "
+        "torch.split(X, k, dim=1)?)": rnn_backward(dH, X, h0, W_xh, W_hh, b_h),
         "h_0 is cut off too: dh0 must still receive the first chunk's gradient":
             _unrolled_backward(dH, X, h0, W_xh, W_hh, b_h, right | {0}),
         "the cuts are one step early: detach before s = k, 2k, ..., not before s = k-1, 2k-1, ...":
@@ -226,6 +264,17 @@ def truncated_rnn_backward_mistakes(dH, X, h0, W_xh, W_hh, b_h, k) -> dict:
         "a sliding window of k steps (the lecture's τ): this exercise detaches at chunk boundaries":
             sliding_window_rnn_backward(dH, X, h0, W_xh, W_hh, b_h, k),
     }
+    ends = [s for s in range(k - 1, T, k)] + ([T - 1] if (T - 1) % k != k - 1 else [])   # last step of each chunk
+    cut_also = np.array(dH, dtype=np.float64, copy=True)
+    cut_also[:, [s for s in ends if s < T - 1]] = 0.0
+    out["at each chunk boundary the step's own output gradient dH[:, s] was dropped with the carried one: cut "
+        "only the gradient carried back into the previous chunk"] = (
+        _unrolled_backward(cut_also, X, h0, W_xh, W_hh, b_h, right))
+    detached_ends = np.array(dH, dtype=np.float64, copy=True)
+    detached_ends[:, ends] = 0.0
+    out["the state at each chunk boundary (the chunk's last state) was detached before it was returned, so its "
+        "own output gradient is lost: detach only the state carried into the next chunk"] = (
+        _unrolled_backward(detached_ends, X, h0, W_xh, W_hh, b_h, right))
     return out
 
 
@@ -274,6 +323,10 @@ def numerical_gradient_mistakes(x, h) -> dict:
         "the step h is ignored (a fixed step is used instead)": 3 * x ** 2 + 1e-10,
         "the gradient is flattened: return an array of x's shape": centred.ravel(),
         "every entry was perturbed at once: move one entry of x at a time": np.full(x.shape, np.sum(centred)),
+        "all zeros (or nearly): f was evaluated at the unperturbed x, or the difference was multiplied by h "
+        "instead of divided by 2h": np.zeros(x.shape),
+        "divided by 2 and then multiplied by h: write (f(x + h) - f(x - h)) / (2 * h), with the parentheses":
+            centred * h * h,
     }
 
 

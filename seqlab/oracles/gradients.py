@@ -46,7 +46,9 @@ def hidden_jacobian(h_t, W_hh) -> np.ndarray:
     pre = _pre(h_t)
     out = []
     for u in pre:  # one sequence at a time: the Jacobian of one step, (H,) -> (H,)
-        step = lambda h_prev, u=u: cell(u[None], h_prev[None])[0]  # noqa: E731
+        def step(h_prev, u=u):
+            return cell(u[None], h_prev[None])[0]
+
         out.append(torch.autograd.functional.jacobian(step, torch.zeros_like(u)))
     return n(torch.stack(out)) if out else np.zeros((0,) + np.shape(W_hh))
 
@@ -113,7 +115,7 @@ def clip_grad_value(grads, clip_value) -> list:
 def hidden_jacobian_mistakes(h_t, W_hh) -> dict:
     h_t, W_hh = np.asarray(h_t), np.asarray(W_hh)
     J = hidden_jacobian(h_t, W_hh)
-    return {
+    out = {
         "W_hh is not transposed: in row form J = diag(1 - h_t²) W_hhᵀ, "
         "so J[n, i, j] = (1 - h_t[n, i]²) W_hh[j, i]": hidden_jacobian(h_t, W_hh.T),
         "the Jacobian is transposed: row i of J[n] must hold the derivatives of h_t[n, i]":
@@ -126,7 +128,15 @@ def hidden_jacobian_mistakes(h_t, W_hh) -> dict:
         # the rows of the Jacobian at h_t = 0 (pure W_hhᵀ), scaled by the wrong factor
         "the tanh derivative is written 1 - h_t: it is 1 - h_t² (h_t = tanh(a))":
             (1 - h_t)[..., None] * hidden_jacobian(np.zeros_like(h_t), W_hh),
+        "only the first sequence of the batch: J has one (H, H) matrix per sequence, shape (N, H, H)": J[0],
+        "the tanh derivative is written h_t²: it is 1 - h_t² (h_t = tanh(a))":
+            (h_t ** 2)[..., None] * hidden_jacobian(np.zeros_like(h_t), W_hh),
     }
+    diagonal = np.diagonal(1 - h_t ** 2)             # what np.diag gives for a 2-D array
+    if diagonal.shape[0] == W_hh.shape[0]:
+        out["np.diag was applied to the whole (N, H) batch, which gives its diagonal: J has one matrix "
+            "diag(1 - h_t[n]²) W_hhᵀ per sequence n"] = diagonal @ hidden_jacobian(np.zeros_like(h_t[:1]), W_hh)[0]
+    return out
 
 
 @lazy_mistakes
@@ -150,6 +160,14 @@ def gradient_norms_mistakes(H, W_hh, dh_T) -> dict:
         # the step from h_1 back to h_0 depends on h_1 only, so any state stands in for h_0
         "there is one norm too many: entry t-1 belongs to h_t for t = 1..T, and h_0 gets none":
             gradient_norms_through_time(np.concatenate([np.zeros_like(H[:, :1]), H], axis=1), W_hh, dh_T),
+        "a norm per hidden unit (over the batch only): entry t-1 is the Frobenius norm of the whole (N, H) "
+        "gradient, over the batch and the units": np.sqrt((G ** 2).sum(axis=0)),
+        "the gradient started from ones: the gradient at h_T is dh_T, the one given":
+            gradient_norms_through_time(H, W_hh, np.ones_like(dh_T)),
+        "the loop stops one step early: the norm at h_1 (entry 0) is missing; go back from h_T all the way to h_1":
+            np.concatenate([[0.0], norms[1:]]),
+        "a norm per sequence: entry t-1 is the Frobenius norm of the whole (N, H) gradient, over the batch "
+        "and the units": np.sqrt((G ** 2).sum(axis=2)).T,
     }
 
 
@@ -169,6 +187,12 @@ def clip_grad_norm_mistakes(grads, max_norm) -> dict:
         "the 1e-6 is missing: multiply by max_norm / (total_norm + 1e-6), as PyTorch does":
             flat([g * min(1.0, max_norm / total) if total > 0 else g for g in grads]),
     }
+    l1 = float(sum(np.abs(g).sum() for g in grads))
+    out["the L1 norm (a sum of absolute values) was used: the norm is the L2 norm, sqrt of the sum of squares"] = (
+        flat([g * min(1.0, max_norm / (l1 + 1e-6)) for g in grads]))
+    sums_squared = float(np.sqrt(sum(np.sum(g) ** 2 for g in grads)))
+    out["the sums were squared instead of the entries: the norm is sqrt of the sum of every squared entry, "
+        "sqrt(sum(np.sum(g ** 2)))"] = flat([g * min(1.0, max_norm / (sums_squared + 1e-6)) for g in grads])
     return out
 
 
@@ -180,6 +204,8 @@ def clip_grad_value_mistakes(grads, clip_value) -> dict:
             flat([np.minimum(g, clip_value) for g in grads]),
         "clipped to [0, clip_value]: the lower bound is -clip_value": flat([np.clip(g, 0, clip_value) for g in grads]),
         "the gradients were clipped by norm, not by value": flat(clip_grad_norm(grads, clip_value)[0]),
+        "the signs were lost (np.abs): clip each entry to [-clip_value, clip_value], keeping its sign":
+            flat([np.abs(g) for g in clip_grad_value(grads, clip_value)]),
     }
 
 
@@ -193,6 +219,10 @@ def total_norm_mistakes(grads, max_norm) -> dict:
             float(np.linalg.norm(flat(clipped))),
         "the largest per-array norm was returned: the norm is global, over all arrays together":
             max(float(np.linalg.norm(np.ravel(g))) for g in grads),
+        "the sums were squared instead of the entries: the norm is sqrt of the sum of every squared entry":
+            float(np.sqrt(sum(np.sum(g) ** 2 for g in grads))),
+        "the L1 norm (a sum of absolute values) was returned: the norm is the L2 norm":
+            float(sum(np.abs(g).sum() for g in grads)),
     }
 
 

@@ -203,6 +203,8 @@ def lstm_step_mistakes(x_t, h_prev, c_prev, W_x, W_h, b) -> tuple[dict, dict]:
     # h_t without the tanh of c_t
     o = cell(c=np.full_like(c_prev, S), shift={"f": S, "i": -S})[0]   # o_t * tanh(S) = o_t
     add("the tanh of the cell state is missing: h_t = o_t * tanh(c_t)", o * c_true, c_true)
+    add("tanh was applied to the new cell state: c_t = f_t * c_prev + i_t * g_t as it is (the tanh belongs in h_t)",
+        o_tanh(np.tanh(c_true)), np.tanh(c_true))
     # inputs
     add("the bias b is missing", *lstm_step(x_t, h_prev, c_prev, W_x, W_h, 0 * b))
     if W_x.shape == W_h.shape:
@@ -242,6 +244,14 @@ def lstm_forward_mistakes(X, h0, c0, W_x, W_h, b) -> tuple[dict, dict]:
         Cc.append(c)
     if T:
         add("the cell state is not carried over: every step starts from c0", np.stack(Hc, 1), np.stack(Cc, 1))
+    c, Hh, Ch = c0, [], []
+    for s in range(T):     # the cell state is carried, the hidden state is not
+        h, c = lstm_step(X[:, s], h0, c, W_x, W_h, b)
+        Hh.append(h)
+        Ch.append(c)
+    if T:
+        add("the hidden state is not carried over: every step reads h0 instead of the previous h_t",
+            np.stack(Hh, 1), np.stack(Ch, 1))
     for order in wrong_gate_orders()[:6]:
         add(_order_label(order), *lstm_forward(X, h0, c0, *alter_gates(W_x, W_h, b, order=order)))
     add("the forget gate is missing: c_t must be f_t * c_prev + i_t * g_t",
@@ -249,6 +259,7 @@ def lstm_forward_mistakes(X, h0, c0, W_x, W_h, b) -> tuple[dict, dict]:
     add("the forget gate is not applied: c_t must be f_t * c_prev + i_t * g_t (got c_prev + i_t * g_t)",
         *lstm_forward(X, h0, c0, *alter_gates(W_x, W_h, b, shift={"f": SATURATE})))
     add("the bias b is missing", *lstm_forward(X, h0, c0, W_x, W_h, 0 * b))
+    add("the bias b is added twice (once with the inputs, once in the step): add it once", *lstm_forward(X, h0, c0, W_x, W_h, 2 * b))
     h, c, Hs, Cs = h0, c0, [], []
     late = "h_t is computed from c_prev: use the NEW cell state, h_t = o_t * tanh(c_t)"
     for s in range(T):      # each step's h from the old cell state, fed to the next step
@@ -259,6 +270,10 @@ def lstm_forward_mistakes(X, h0, c0, W_x, W_h, b) -> tuple[dict, dict]:
         add(late, np.stack(Hs, 1), np.stack(Cs, 1))
     Hm["H and C are swapped: return (H, C)"] = C
     Cm["H and C are swapped: return (H, C)"] = H
+    if T:
+        add("only the last states are returned: H and C hold every step 1..T, shape (N, T, H)", H[:, -1], C[:, -1])
+    add("the states were made as (1, N, H), the layout of nn.LSTM: the course's states are (N, H), so H is (N, T, H)",
+        np.swapaxes(H, 0, 1)[None], np.swapaxes(C, 0, 1)[None])
     return Hm, Cm
 
 
@@ -334,6 +349,20 @@ def gru_step_mistakes(x_t, h_prev, W_x, W_h, b_x, b_h) -> dict:
     n_paper = gru_step(x_t, r * h_prev, W_x, W_h, open_r_shut_z, b_h)
     add("the reset gate multiplies h_prev before W_hn (the original paper's form); PyTorch applies it "
         "after: r * (h_prev W_hn + b_hn)", (1 - z) * n_paper + z * h_prev)
+    ah_n = _split(h_prev @ W_h + b_h, 3)[2]
+    ax_n = _split(x_t @ W_x + b_x, 3)[2]
+    add("the reset gate multiplies the input part: it multiplies the hidden part, "
+        "n = tanh(x W_xn + b_xn + r * (h_prev W_hn + b_hn))", (1 - z) * np.tanh(r * ax_n + ah_n) + z * h_prev)
+    rx_, zx_, nx_ = _split(x_t @ W_x + b_x, 3)
+    rh_, zh_, nh_ = _split(h_prev @ W_h + b_h, 3)
+    z_tanh = np.tanh(zx_ + zh_)
+    add("the update gate z uses tanh: r and z use sigmoid, only n uses tanh",
+        (1 - z_tanh) * np.tanh(nx_ + r * nh_) + z_tanh * h_prev)
+    add("b_h is left out of r and z: each gate adds both biases, r = sigmoid(x W_xr + b_xr + h_prev W_hr + b_hr)",
+        (1 - sigmoid(zx_ + zh_ - _split(b_h, 3)[1])) * np.tanh(nx_ + sigmoid(rx_ + rh_ - _split(b_h, 3)[0]) * nh_)
+        + sigmoid(zx_ + zh_ - _split(b_h, 3)[1]) * h_prev)
+    add("the reset gate r uses tanh: r and z use sigmoid, only n uses tanh",
+        (1 - z) * np.tanh(nx_ + np.tanh(rx_ + rh_) * nh_) + z * h_prev)
     add("the hidden bias b_h is ignored", gru_step(x_t, h_prev, W_x, W_h, b_x, 0 * b_h))
     add("the input bias b_x is ignored", gru_step(x_t, h_prev, W_x, W_h, 0 * b_x, b_h))
     if W_x.shape == W_h.shape:
@@ -348,7 +377,13 @@ def sigmoid_mistakes(x) -> dict:
     out = {
         "the minus sign is missing: sigmoid(x) = 1 / (1 + exp(-x))": sigmoid(-x),
         "this is tanh, not the sigmoid (tanh has range (-1, 1), sigmoid (0, 1))": n(torch.tanh(t(x))),
+        "(1 + tanh(x)) / 2 is sigmoid(2x): the half belongs inside, sigmoid(x) = (1 + tanh(x / 2)) / 2": sigmoid(2 * x),
     }
+    with np.errstate(over="ignore"):
+        flipped_overflow = np.exp(-x) == np.inf
+    if flipped_overflow.any():
+        out["exp(-x) / (1 + exp(-x)) is sigmoid(-x), and it overflows for very negative x: sigmoid(x) = "
+            "1 / (1 + exp(-x)), or exp(x) / (1 + exp(x)) for negative x"] = np.where(flipped_overflow, np.nan, sigmoid(-x))
     with np.errstate(over="ignore"):
         overflows = np.exp(x) == np.inf
     if overflows.any():

@@ -1,4 +1,6 @@
 """Chapter 01-one-hot: one-hot vectors and embedding lookups by ``torch.nn.functional``."""
+from collections import Counter
+
 import numpy as np
 import torch.nn.functional as F
 
@@ -33,6 +35,11 @@ def one_hot_mistakes(indices, vocab_size: int) -> dict:
     if idx.ndim > 1:
         out["the indices were flattened: keep their shape and add the one-hot axis last, indices.shape + (V,)"] = (
             one_hot(idx.ravel(), vocab_size))
+    if idx.size and idx.max() < idx.size:  # X[indices] = 1 on an (n, V) array picks rows by the index values
+        rows = np.zeros((idx.size, vocab_size))
+        rows[np.unique(idx)] = 1.0
+        out["X[indices] = 1 fills whole rows (the index values pick rows): row t needs a single 1, in column "
+            "indices[t] (X[np.arange(T), indices] = 1)"] = rows.reshape(idx.shape + (vocab_size,))
     return out
 
 
@@ -45,6 +52,9 @@ def embedding_lookup_mistakes(indices, E) -> dict:
         out["E is transposed: the rows of E are the embeddings, not its columns"] = embedding_lookup(idx, E.T)
     if idx.ndim > 1:
         out["the indices were flattened: the result has shape indices.shape + (d,)"] = embedding_lookup(idx.ravel(), E)
+    if idx.ndim == 1 and idx.shape[0] == E.shape[0]:
+        out["the indices were multiplied with E as numbers (indices @ E): each index picks a row, E[indices], "
+            "which is one_hot(indices, V) @ E"] = idx @ E
     return out
 
 
@@ -56,7 +66,17 @@ def build_vocab_mistakes(tokens, expected: dict) -> dict:
     for i, tok in enumerate(tokens):
         first_position.setdefault(tok, i)
     by_last = list(dict.fromkeys(reversed(list(tokens))))
+    by_count = [tok for tok, _ in Counter(tokens).most_common()]  # ties keep their first-appearance order
+    last_position = {tok: i for i, tok in enumerate(tokens)}
+    skipped = {}
+    for tok in list(tokens)[1:]:
+        skipped.setdefault(tok, len(skipped))
     return {
+        "the first token was skipped: every distinct token gets an index, the first one 0": skipped,
+        "each token got the position of its last appearance: a new token gets the next free index, and a "
+        "repeated token keeps the index it got first": last_position,
+        "the tokens are ordered by frequency, most common first: index them by first appearance instead":
+            {tok: i for i, tok in enumerate(by_count)},
         "the indices start at 1: the first token gets index 0": {k: v + 1 for k, v in expected.items()},
         "the tokens were sorted: index them in the order of their first appearance":
             {tok: i for i, tok in enumerate(sorted(expected))},
@@ -66,3 +86,12 @@ def build_vocab_mistakes(tokens, expected: dict) -> dict:
             {tok: i for i, tok in enumerate(by_last)},
     }
 
+
+
+@lazy_mistakes
+def vocab_order_mistakes(tokens) -> dict:
+    """The order of the distinct tokens (by index) under the usual slips that reorder them."""
+    first = {tok: i for i, tok in enumerate(dict.fromkeys(tokens))}
+    wrong = build_vocab_mistakes.eager(tokens, first)
+    return {label: sorted(vocab, key=vocab.get) for label, vocab in wrong.items()
+            if sorted(vocab, key=vocab.get) != list(first)}

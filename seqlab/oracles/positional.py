@@ -50,6 +50,15 @@ WRITTEN_TABLES = {
 }
 
 
+#: Two slips in the exponent, named the same way by the table checks and the shift-matrix checks.
+INTEGER_DIVISION = ("integer division in the exponent (2 * k // d is 0 for every pair): compute 2k / d with /, so "
+                    "that the angles slow down from pair to pair")
+MULTIPLIED = "the position is multiplied by base^(2k/d): divide it, i / base^(2k/d)"
+NUM_POSITIONS = "the exponent divides by num_positions: it is 2k / d_model, with d_model the number of columns"
+OFFSET_IN_EXPONENT = ("the offset is in the exponent (base^(-offset 2k/d)): block k turns by offset / base^(2k/d), "
+                      "the offset multiplies the angle of one step")
+
+
 def written_table(num_positions: int, d_model: int, base: float = 10000.0) -> np.ndarray:
     """A copy of one of the ``WRITTEN_TABLES``."""
     return WRITTEN_TABLES[num_positions, d_model, float(base)].copy()
@@ -74,6 +83,7 @@ def lecture_table_mistakes() -> dict:
     """
     sin, cos = math.sin, math.cos
     r = 1000 ** 0.5                     # base 1000, pair 1: 1000^(2/4)
+    p = 10000 ** (2 / 3)                # pair 1 with num_positions = 3 in the exponent: 10000^(2/3)
     q, c = 10000 ** 0.25, 10000 ** 0.75  # exponent j/d over the column index j = 1 and j = 3
     good = np.array([position_zero(4), LECTURE_PE1, LECTURE_PE2])
     return {
@@ -89,7 +99,41 @@ def lecture_table_mistakes() -> dict:
         "the exponent uses the column index j (j/d); both columns 2k and 2k+1 use 2k/d": np.array(
             [position_zero(4), [sin(1), cos(1 / q), sin(1 / 100), cos(1 / c)],
              [sin(2), cos(2 / q), sin(2 / 100), cos(2 / c)]]),
+        INTEGER_DIVISION: np.array([position_zero(4), [sin(1), cos(1), sin(1), cos(1)], [sin(2), cos(2), sin(2), cos(2)]]),
+        MULTIPLIED: np.array(
+            [position_zero(4), [sin(1), cos(1), sin(100), cos(100)], [sin(2), cos(2), sin(200), cos(200)]]),
+        NUM_POSITIONS: np.array([position_zero(4), [sin(1), cos(1), sin(1 / p), cos(1 / p)],
+                                 [sin(2), cos(2), sin(2 / p), cos(2 / p)]]),
     }
+
+
+def rotated(pe, angles) -> np.ndarray:
+    """``pe`` with each (sin, cos) pair k turned on by ``angles[k]``: what a shift matrix whose blocks
+    turn by those angles gives (sin(x + a), cos(x + a) from sin x, cos x)."""
+    pe, a = np.asarray(pe, dtype=np.float64), np.asarray(angles, dtype=np.float64)
+    s, c = pe[..., 0::2], pe[..., 1::2]
+    out = np.empty_like(pe)
+    out[..., 0::2], out[..., 1::2] = s * np.cos(a) + c * np.sin(a), c * np.cos(a) - s * np.sin(a)
+    return out
+
+
+@lazy_mistakes
+def shift_mistakes(offset: int, d_model: int, pe, base: float = 10000.0) -> dict:
+    """What ``pe_shift_matrix(offset, d_model) @ pe`` gives under the slips that change the blocks' angles."""
+    pair = np.arange(d_model // 2)
+    angles = {
+        OFFSET_IN_EXPONENT: np.power(float(base), -offset * 2.0 * pair / d_model),
+        INTEGER_DIVISION: np.full(d_model // 2, float(offset)),
+        "the offset is ignored: M turns pair k by offset times the angle of one step": np.power(float(base), -2.0 * pair / d_model),
+    }
+    step = offset * np.power(float(base), -2.0 * pair / d_model)
+    right = rotated(pe, step)
+    values = {label: rotated(pe, a) for label, a in angles.items()}
+    s, c = np.asarray(pe, dtype=np.float64)[..., 0::2], np.asarray(pe, dtype=np.float64)[..., 1::2]
+    no_minus = np.empty_like(right)        # blocks [[cos a, sin a], [sin a, cos a]]: the minus sign left out
+    no_minus[..., 0::2], no_minus[..., 1::2] = s * np.cos(step) + c * np.sin(step), s * np.sin(step) + c * np.cos(step)
+    values["the minus sign is missing in the blocks: each one is [[cos a, sin a], [-sin a, cos a]]"] = no_minus
+    return {label: value for label, value in values.items() if not np.allclose(value, right)}
 
 
 def _fail(name: str, *lines: str) -> None:
@@ -106,9 +150,11 @@ def _wrapped(angle: np.ndarray) -> np.ndarray:
     return np.angle(np.exp(1j * angle))
 
 
-def _diagnose_steps(step: np.ndarray, d_model: int, base: float, offset: int = 1) -> str:
+def _diagnose_steps(step: np.ndarray, d_model: int, base: float, offset: int = 1,
+                    num_positions: int | None = None) -> str:
     """Name the slip whose angle per position matches ``step`` (one angle per pair)."""
     step = np.asarray(step)
+    pair = np.arange(d_model // 2)
     candidates = {
         "the angles turn backwards (a sign slip, or a transposed rotation: that is the shift by -offset)":
             -offset * 2 * math.pi / wavelengths(d_model, base),
@@ -116,7 +162,12 @@ def _diagnose_steps(step: np.ndarray, d_model: int, base: float, offset: int = 1
         "the exponent is k/d over the pair index k: it must be 2k/d": offset * 2 * math.pi / wavelengths(2 * d_model, base)[: d_model // 2],
         "the base argument is ignored (10000 is used whatever `base` is)":
             offset * 2 * math.pi / wavelengths(d_model, 10000.0),
+        INTEGER_DIVISION: np.full(d_model // 2, float(offset)),
+        MULTIPLIED: offset * wavelengths(d_model, base) / (2 * math.pi),
+        OFFSET_IN_EXPONENT: np.power(float(base), -offset * 2.0 * pair / d_model),
     }
+    if num_positions:
+        candidates[NUM_POSITIONS] = offset * np.power(float(base), -2.0 * pair / num_positions)
     if offset != 1:
         candidates["the offset is ignored: M turns pair k by offset times the angle of one step"] = (
             2 * math.pi / wavelengths(d_model, base))
@@ -139,7 +190,7 @@ def check_sinusoidal_pe(name: str, PE, num_positions: int, d_model: int, base: f
     if got.shape != (num_positions, d_model):
         hint = ""
         if got.shape == (d_model, num_positions):
-            hint = "hint: rows are positions and columns are features: shape (num_positions, d_model)"
+            hint = "likely mistake: the table is transposed: rows are positions and columns are features, (num_positions, d_model)"
         elif got.shape == (num_positions + 1, d_model):
             hint = "hint: one row per position 0..num_positions-1, so num_positions rows"
         _fail(name, f"expected shape {(num_positions, d_model)}, got {got.shape}", hint)
@@ -189,7 +240,7 @@ def check_sinusoidal_pe(name: str, PE, num_positions: int, d_model: int, base: f
                     f"(base={base:g}, d={d_model});",
               f"from row {i} to row {i + 1}, pair {k} should turn by {omega[k]:.6g} radians "
               f"(wavelength λ_{k} = {2 * math.pi / omega[k]:.6g} positions), but it does not",
-              _diagnose_steps(step, d_model, base))
+              _diagnose_steps(step, d_model, base, num_positions=num_positions))
 
 
 def check_shift_matrix(name: str, M, offset: int, d_model: int, base: float = 10000.0, *,

@@ -7,7 +7,7 @@ biases whose sum is ``b_h`` (we put ``b_h`` in ``bias_ih`` and zeros in ``bias_h
 import numpy as np
 import torch
 
-from seqlab.given import rnn_forward  # noqa: F401 - the forward by nn.RNN, shared with later chapters' demos
+from seqlab.given import rnn_forward  # the forward by nn.RNN, shared with later chapters' demos
 
 from ._torch import lazy_mistakes, load_course_weights, n, t
 from ._torch import own_parameters  # noqa: F401 - tests load their own weights into a student's module
@@ -86,12 +86,25 @@ def rnn_forward_mistakes(X, h0, W_xh, W_hh, b_h) -> dict:
         "the bias b_h is missing": rnn_forward(X, h0, W_xh, W_hh, 0 * b_h),
         "W_hh is transposed: use h_prev @ W_hh": rnn_forward(X, h0, W_xh, W_hh.T, b_h),
         "the time and batch axes are swapped: stack the states along axis 1, H is (N, T, H)": np.swapaxes(H, 0, 1),
+        "only the last state h_T is returned: H holds every state h_1..h_T, shape (N, T, H)": H[:, -1],
+        "the first time step is skipped (the loop starts at 1): H[:, s] is the state after input X[:, s], "
+        "for s = 0..T-1": rnn_forward(X[:, 1:], h0, W_xh, W_hh, b_h),
+        "the states were made as (1, N, H), the layout of nn.RNN: the course's states are (N, H), so H is "
+        "(N, T, H)": np.swapaxes(H, 0, 1)[None],
+        "the first step starts from zeros instead of h0 (H[:, s - 1] at s = 0 reads H[:, -1] of an array still "
+        "zero): the state before step 0 is h0": rnn_forward(X, 0 * h0, W_xh, W_hh, b_h),
+        "the sequence was run backwards in time: step s reads X[:, s] for s = 0, 1, ..., T-1, in that order":
+            rnn_forward(np.ascontiguousarray(X[:, ::-1]), h0, W_xh, W_hh, b_h)[:, ::-1],
     }
     if W_xh.shape == W_hh.shape:
         out["W_xh and W_hh are swapped"] = rnn_forward(X, h0, W_hh, W_xh, b_h)
     if W_xh.shape[0] == W_xh.shape[1]:
         out["W_xh and W_hh are both transposed: the course multiplies on the right, x_t @ W_xh + h_prev @ W_hh"] = (
             rnn_forward(X, h0, W_xh.T, W_hh.T, b_h))
+    N, T = X.shape[:2]
+    if N < T:
+        out["the loop runs X.shape[0] times, the batch size: the time steps are axis 1, X.shape[1]"] = (
+            rnn_forward(X[:, :N], h0, W_xh, W_hh, b_h))
     out.update(_activation_swaps(H))
     return out
 
@@ -106,7 +119,11 @@ def rnn_outputs_mistakes(H, W_hy, b_y) -> dict:
     e = np.exp(logits - logits.max(-1, keepdims=True))
     out["a softmax was applied: rnn_outputs returns the raw logits"] = e / e.sum(-1, keepdims=True)
     out["tanh was applied to the logits: return them raw"] = np.tanh(logits)
+    out["a log-softmax was applied: rnn_outputs returns the raw logits"] = np.log(e / e.sum(-1, keepdims=True))
     out["only the last step's logits: rnn_outputs gives one row of logits per time step"] = logits[:, -1:]
+    if W_hy.shape[0] == W_hy.shape[1]:
+        out["the bias b_y was added before the product, (H + b_y) @ W_hy: it is added after, H @ W_hy + b_y"] = (
+            rnn_outputs(H + b_y, W_hy, 0 * b_y))
     return out
 
 

@@ -89,6 +89,10 @@ def layer_norm_mistakes(X, gamma, beta, eps=1e-5) -> dict:
         "eps is missing under the square root": layer_norm(X, gamma, beta, 0.0),
         "gamma and beta are swapped": layer_norm(X, beta, gamma, eps),
         "gamma and beta are not applied": layer_norm(X, np.ones_like(gamma), np.zeros_like(beta), eps),
+        "beta is missing: the result is gamma * (normalised X) + beta": layer_norm(X, gamma, np.zeros_like(beta), eps),
+        "gamma is missing: the result is gamma * (normalised X) + beta": layer_norm(X, np.ones_like(gamma), beta, eps),
+        "gamma and beta were applied before normalising: they come after it, gamma * (normalised X) + beta":
+            layer_norm(X * gamma + beta, np.ones_like(gamma), np.zeros_like(beta), eps),
     }
     if X.ndim >= 2:
         Xt = t(np.swapaxes(X, -1, -2))
@@ -102,6 +106,13 @@ def layer_norm_mistakes(X, gamma, beta, eps=1e-5) -> dict:
     std = np.sqrt(np.var(X, axis=-1, keepdims=True))          # the biased standard deviation
     out["eps is added outside the square root: divide by sqrt(var + eps), not sqrt(var) + eps"] = (
         layer_norm(X, np.ones_like(gamma), np.zeros_like(beta), 0.0) * std / (std + eps) * gamma + beta)
+    var_eps = np.var(X, axis=-1, keepdims=True) + eps
+    out["divided by the variance: divide by its square root, the standard deviation sqrt(var + eps)"] = (
+        layer_norm(X, np.ones_like(gamma), np.zeros_like(beta), eps) * np.sqrt(var_eps) / var_eps * gamma + beta)
+    if X.ndim >= 2:
+        whole = n(F.layer_norm(t(X.reshape(-1)), (X.size,), eps=eps)).reshape(X.shape)
+        out["the mean and variance were taken over the whole array: layer norm normalises each row over its "
+            "features, the last axis (axis=-1, keepdims=True)"] = whole * gamma + beta
     return out
 
 
@@ -182,17 +193,92 @@ def _multi_head_attention_mistakes(X_q, X_kv, W_q, W_k, W_v, W_o, n_heads, mask=
     if np.shape(X_q) == np.shape(X_kv):
         out["X_q and X_kv are swapped: queries come from X_q, keys and values from X_kv"] = f(
             X_kv, X_q, W_q, W_k, W_v, W_o, n_heads, mask)
+    right_out, right_A = f(X_q, X_kv, W_q, W_k, W_v, W_o, n_heads, mask)
+    if n_heads > 1 and d_k != n_heads:
+        out["scores divided by sqrt(n_heads): divide them by sqrt(d_k), d_k = D / n_heads the width of a head"] = f(
+            X_q, X_kv, W_q * np.sqrt(d_k / n_heads), W_k, W_v, W_o, n_heads, mask)
+    for dim, label in [(-2, "the softmax runs over the queries (axis -2): it runs over the keys, the last axis"),
+                       (-3, "the softmax runs over the heads (axis -3, dim 1 of (N, n_heads, T_q, T_kv)): it runs "
+                            "over the keys, the last axis")]:
+        if dim == -2 or n_heads > 1:
+            out[label] = _with_weights(X_kv, W_v, W_o, n_heads, _softmax_along(X_q, X_kv, W_q, W_k, n_heads, mask, dim))
+    out["the weights were divided by sqrt(d_k) after the softmax: divide the scores, before the softmax"] = (
+        _with_weights(X_kv, W_v, W_o, n_heads, f(X_q, X_kv, W_q * np.sqrt(d_k), W_k, W_v, W_o, n_heads, mask)[1] / np.sqrt(d_k)))
+    if np.shape(X_q)[-2] != np.shape(X_kv)[-2] and (mask is None or np.shape(mask)[-1] == 1):
+        out["the keys and values were made from X_q: they come from X_kv (queries from X_q)"] = f(
+            X_q, X_q, W_q, W_k, W_v, W_o, n_heads, mask)
+    if mask is not None:
+        free_A = f(X_q, X_kv, W_q, W_k, W_v, W_o, n_heads, None)[1]
+        A_after = free_A * np.broadcast_to(np.asarray(mask, dtype=bool), free_A.shape)
+        out["the mask was applied after the softmax: set masked scores to -inf before it"] = _with_weights(
+            X_kv, W_v, W_o, n_heads, A_after)
+    if d_k != n_heads and (mask is None or np.ndim(mask) < 3 or np.shape(mask)[-3] == 1):
+        out["n_heads and d_k are swapped: there are n_heads heads, each of width d_k = D // n_heads"] = f(
+            X_q, X_kv, W_q, W_k, W_v, W_o, d_k, mask)
+    if n_heads > 1:
+        out["the attention weights were averaged over the heads (nn.MultiheadAttention's default): A holds one "
+            "(T_q, T_kv) matrix per head, (..., n_heads, T_q, T_kv)"] = (right_out, right_A.mean(axis=-3))
+        merged = _reshaped_heads(X_q, X_kv, W_q, W_k, W_v, W_o, n_heads, mask, split=False)
+        out["the heads were merged back by a plain reshape of (..., n_heads, T_q, d_k): move the head axis after "
+            "T_q first (swapaxes), then reshape to (..., T_q, D)"] = merged
+        if mask is None and np.shape(X_q)[-2] == np.shape(X_kv)[-2]:
+            out["the head axis was not moved before T: after reshape(..., T, n_heads, d_k), swap axes -2 and -3 so "
+                "that each head attends over the time steps"] = _unmoved_heads(X_q, X_kv, W_q, W_k, W_v, W_o, n_heads)
+    if mask is not None:
+        empty = ~np.broadcast_to(np.asarray(mask, dtype=bool), right_A.shape).any(axis=-1, keepdims=True)
+        if empty.any():
+            T_kv = right_A.shape[-1]
+            out["a query with no allowed key attends to all keys uniformly (masked with a large negative number "
+                "instead of -inf): its weights and output must be zeros"] = _with_weights(
+                X_kv, W_v, W_o, n_heads, np.where(empty, 1.0 / T_kv, right_A))
     return out
 
 
-def _reshaped_heads(X_q, X_kv, W_q, W_k, W_v, W_o, n_heads, mask=None) -> tuple:
+def _with_weights(X_kv, W_v, W_o, n_heads, A) -> tuple:
+    """``(out, A)`` of multi-head attention whose weights are ``A (..., n_heads, T_q, T_kv)``: the heads'
+    weighted sums of the values, concatenated, times ``W_o`` (by ``F.linear``)."""
+    V = F.linear(t(X_kv), t(W_v).T)                                          # (..., T_kv, D)
+    lead, T_kv, D = V.shape[:-2], V.shape[-2], V.shape[-1]
+    heads = V.reshape(*lead, T_kv, n_heads, D // n_heads).transpose(-2, -3)   # (..., h, T_kv, d_k)
+    concat = (t(A) @ heads).transpose(-2, -3)                                # (..., T_q, h, d_k)
+    return n(F.linear(concat.reshape(*concat.shape[:-2], D), t(W_o).T)), np.asarray(A)
+
+
+def _softmax_along(X_q, X_kv, W_q, W_k, n_heads, mask, dim: int) -> np.ndarray:
+    """The weights when the softmax of the masked, scaled scores runs along ``dim`` (NaN -> 0)."""
+    Q, K = F.linear(t(X_q), t(W_q).T), F.linear(t(X_kv), t(W_k).T)
+    D = Q.shape[-1]
+    d_k = D // n_heads
+    Q, K = (Z.reshape(*Z.shape[:-1], n_heads, d_k).transpose(-2, -3) for Z in (Q, K))
+    S = Q @ K.transpose(-2, -1) / d_k ** 0.5
+    if mask is not None:
+        S = S.masked_fill(~torch.as_tensor(np.asarray(mask, dtype=bool)), float("-inf"))
+    return n(torch.softmax(S, dim=dim).nan_to_num(0.0))
+
+
+def _unmoved_heads(X_q, X_kv, W_q, W_k, W_v, W_o, n_heads) -> tuple:
+    """``(out, A)`` when the heads are split with reshape(..., T, n_heads, d_k) and not moved before T: the
+    softmax then runs over the heads of each time step, ``A (..., T, n_heads, n_heads)``."""
+    X_q, X_kv = t(X_q), t(X_kv)
+    D = X_q.shape[-1]
+    d_k = D // n_heads
+    Q, K, V = ((Z @ t(W)).reshape(*Z.shape[:-1], n_heads, d_k) for Z, W in ((X_q, W_q), (X_kv, W_k), (X_kv, W_v)))
+    A = torch.softmax(Q @ K.transpose(-2, -1) / d_k ** 0.5, dim=-1)
+    return n((A @ V).reshape(*X_q.shape[:-1], D) @ t(W_o)), n(A)
+
+
+def _reshaped_heads(X_q, X_kv, W_q, W_k, W_v, W_o, n_heads, mask=None, split: bool = True) -> tuple:
     """``(out, A)`` when the heads are split by ``reshape(..., n_heads, T, d_k)`` straight from
-    ``(..., T, D)`` (and merged back the same way), by ``scaled_dot_product_attention``."""
+    ``(..., T, D)`` and merged back the same way (or, ``split=False``, split right and only merged
+    that way), by ``scaled_dot_product_attention``."""
     X_q, X_kv = t(X_q), t(X_kv)
     lead, T_q, T_kv, D = X_q.shape[:-2], X_q.shape[-2], X_kv.shape[-2], X_q.shape[-1]
     d_k = D // n_heads
     Q, K, V = (Z @ t(W) for Z, W in ((X_q, W_q), (X_kv, W_k), (X_kv, W_v)))
-    Q, K, V = (Z.reshape(*lead, n_heads, Z.shape[-2], d_k) for Z in (Q, K, V))
+    if split:
+        Q, K, V = (Z.reshape(*lead, n_heads, Z.shape[-2], d_k) for Z in (Q, K, V))
+    else:
+        Q, K, V = (Z.reshape(*lead, Z.shape[-2], n_heads, d_k).transpose(-2, -3) for Z in (Q, K, V))
     attn_mask = None if mask is None else torch.as_tensor(np.asarray(mask, dtype=bool))
     eye = torch.eye(T_kv, dtype=Q.dtype).expand(*Q.shape[:-2], T_kv, T_kv)
     A = _zero_nan(F.scaled_dot_product_attention(Q, K, eye, attn_mask=attn_mask))
@@ -225,7 +311,15 @@ def feed_forward(X, W_1, b_1, W_2, b_2) -> np.ndarray:
 def feed_forward_mistakes(X, W_1, b_1, W_2, b_2) -> dict:
     W_1, b_1, W_2, b_2 = map(np.asarray, (W_1, b_1, W_2, b_2))
     no_relu = n(F.linear(F.linear(t(X), t(W_1).T, t(b_1)), t(W_2).T, t(b_2)))
-    return {
+    extra = {}
+    if np.ndim(X) >= 2:
+        extra["np.max(h, 0) takes the maximum over axis 0 (the batch): the ReLU is the elementwise np.maximum(h, 0)"] = (
+            n(F.linear(torch.amax(F.linear(t(X), t(W_1).T, t(b_1)), dim=0), t(W_2).T, t(b_2))))
+    extra["b_1 was used as the ReLU's threshold, np.maximum(X @ W_1, b_1): add it first, np.maximum(X @ W_1 + b_1, 0)"] = (
+        n(F.linear(torch.maximum(F.linear(t(X), t(W_1).T), t(b_1)), t(W_2).T, t(b_2))))
+    if W_1.shape[0] == W_1.shape[1]:
+        extra["W_1 and W_2 are swapped: ReLU(X @ W_1 + b_1) @ W_2 + b_2"] = feed_forward(X, W_2, b_1, W_1, b_2)
+    return extra | {
         "b_1 is added after the ReLU: it goes inside, ReLU(X @ W_1 + b_1)":
             feed_forward(X, W_1, 0 * b_1, W_2, b_2) + b_1 @ W_2,
         "sigmoid instead of ReLU: the hidden layer is ReLU(X @ W_1 + b_1)":
@@ -323,6 +417,13 @@ def encoder_block_mistakes(X, params, n_heads, mask=None) -> dict:
     out["the second residual adds the block's input X: it adds H, the output of the first sub-layer"] = (
         norm(X + ffn(H), 2))
     out["no residual around the feed-forward: LN(H + FFN(H))"] = norm(ffn(H), 2)
+    out["ln1's gamma and beta were used for the second norm too: it has its own, ln2_gamma and ln2_beta"] = (
+        norm(H + ffn(H), 1))
+    H_ff = norm(X + ffn(X), 1)
+    out["the sub-layers are in the wrong order: attention first (with ln1), then the feed-forward (with ln2)"] = (
+        norm(H_ff + mha(H_ff), 2))
+    H_free = norm(mha(X), 1)
+    out["no residual around the attention: LN(X + attention(X)), the input X added back"] = norm(H_free + ffn(H_free), 2)
     if mask is not None:
         out["the mask is ignored (not passed on to the attention)"] = _encoder_block(X, p, n_heads, None)
     return out
@@ -340,6 +441,16 @@ def attention_module_mistakes(module, X_q, X_kv, n_heads: int, mask=None) -> dic
         return {}
     m = _numpy(mask)
     return multi_head_attention_mistakes(_numpy(X_q), _numpy(X_kv), *W, n_heads, None if m is None else m.astype(bool))
+
+
+@lazy_mistakes
+def attention_module_weights_mistakes(module, X_q, X_kv, n_heads: int, mask=None) -> dict:
+    """``attention_weights_mistakes`` (the weights ``A``) for a ``MultiHeadAttention`` module's weights."""
+    W = [_numpy(getattr(module, name)) for name in ("W_q", "W_k", "W_v", "W_o")]
+    if any(w.ndim != 2 or w.shape[0] != w.shape[1] for w in W):
+        return {}
+    m = _numpy(mask)
+    return attention_weights_mistakes(_numpy(X_q), _numpy(X_kv), *W, n_heads, None if m is None else m.astype(bool))
 
 
 def block_params(block) -> dict:
@@ -386,7 +497,9 @@ def decoder_module_mistakes(block, Y, memory, n_heads: int, tgt_mask=None, memor
         H2 = ln(H1 + ca(H1, memory_of(H1), cross_mask), 2)
         return ln(H2 + ffn(H2), 3)
 
-    right_first = lambda Z, m: ln(Z + sa(Z, m), 1)                       # noqa: E731
+    def right_first(Z, m):
+        return ln(Z + sa(Z, m), 1)
+
     out = {}
     if tm is not None:
         out["the causal mask is missing in the self-attention: pass tgt_mask to it"] = post(
@@ -397,6 +510,14 @@ def decoder_module_mistakes(block, Y, memory, n_heads: int, tgt_mask=None, memor
         right_first, lambda H: H, None, tm)
     out["residual added after the norm (x + LN(sublayer(x))): add x first, then normalise"] = post(
         lambda Z, m: Z + ln(sa(Z, m), 1), lambda H: M, mm, tm)
+    H1 = ln(Y + sa(Y, tm), 1)
+    H2 = ln(H1 + ca(H1, M, mm), 2)
+    out["ln2 was used again where ln3 belongs: the last norm is ln3"] = ln(H2 + ffn(H2), 2)
+    C1 = ln(Y + ca(Y, M, mm), 1)
+    C2 = ln(C1 + sa(C1, tm), 2)
+    out["the sub-layers are in the wrong order: self-attention (ln1), then cross-attention (ln2), then the "
+        "feed-forward (ln3)"] = ln(C2 + ffn(C2), 3)
+    out["no residual around the feed-forward: LN(H + FFN(H))"] = ln(ffn(H2), 3)
     H1 = Y + sa(ln(Y, 1), tm)
     H2 = H1 + ca(ln(H1, 2), M, mm)
     out["pre-norm (x + sublayer(LN(x))): this block is post-norm, LN(x + sublayer(x)), as in the paper"] = (

@@ -16,14 +16,14 @@ import atexit
 import functools
 import importlib.util
 import shutil
-import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.harness import (ROOT, Mistake, Run, as_mistake, check_alternative, check_mistake, cut_notebook,
-                           graded_ids, missing_hint, run_notebook, source_notebook, stub_sources, tests_of)
+                           graded_ids, run_notebook, source_notebook, stub_sources, tests_of)
 
 _TMP = Path(tempfile.mkdtemp(prefix="seqlab-cut-"))
 atexit.register(shutil.rmtree, _TMP, ignore_errors=True)
@@ -100,35 +100,97 @@ def _chapter_module(path: Path):
     return module
 
 
-def hint_report(assignments: list[str] | None = None) -> tuple[int, int]:
-    """Run every mistake of the chapters' test files and print, per function, how many get a
-    message that names them; returns (named, total).
+@dataclass
+class Naming:
+    """How the failure messages of one mistake read: ``caught`` (a cell that must fail did),
+    ``named`` (every failing cell carries the hint words, or a generic cause when the mistake
+    declares none), ``generic`` (every failing cell gives some cause), and ``wrong``: the
+    "likely mistake:" lines that name something other than the declared hint."""
+
+    caught: bool
+    named: bool
+    generic: bool
+    wrong: list[str]
+    messages: dict[str, str]
+
+
+def naming_of(assignment: str, function: str, mistake: Mistake | str, *, skip_tags: tuple[str, ...] = (),
+              cut: bool = False) -> Naming:
+    """Run ``mistake`` in ``function`` and judge how its failure messages name it: every failing cell
+    must carry the hint words (below the line that names the call, which may share them by chance)."""
+    m = as_mistake(mistake)
+    nb = notebook_for(assignment, function, cut)
+    run = run_notebook(nb, {function: m.source}, skip_tags=skip_tags)
+    cells = [g for g in (m.caught_by or tests_of(function, graded_ids(nb))) if run.failures.get(g)]
+    messages = {g: run.failures[g] for g in cells}
+    generic = bool(cells) and all(any(w in msg.lower() for w in GENERIC_NAMING) for msg in messages.values())
+    words = [w.lower() for w in m.hint_words()]
+    # the words must name the mistake, not the call: a check's first line ("dh_prev from ... is wrong.") is left out
+    told = {g: msg.split("\n", 1)[1] if msg.startswith("CheckError") and "\n" in msg else msg
+            for g, msg in messages.items()}
+    named = (bool(cells) and all(all(w in msg.lower() for w in words) for msg in told.values())) if words else generic
+    wrong = [line.strip() for msg in messages.values() for line in msg.splitlines()
+             if line.strip().lower().startswith("likely mistake") and words
+             and not all(w in line.lower() for w in words)]
+    return Naming(bool(cells), named, generic, wrong, messages)
+
+
+def _report(cases, verbose: bool = True) -> tuple[int, int]:
+    """Print how each ``(assignment, function, label, mistake, skip_tags, cut)`` is named; return
+    (named, caught)."""
+    named = generic = caught = total = wrong = 0
+    for assignment, function, label, mistake, skip, cut in cases:
+        v = naming_of(assignment, function, mistake, skip_tags=skip, cut=cut)
+        total += 1
+        caught, named, generic, wrong = caught + v.caught, named + v.named, generic + v.generic, wrong + bool(v.wrong)
+        if verbose:
+            state = "named  " if v.named else ("UNNAMED" if v.caught else "MISSED ")
+            print(f"{state} {assignment} {function}: {label}", flush=True)
+            for line in dict.fromkeys(v.wrong):
+                print(f"        wrong name? {line[:160]}", flush=True)
+    print(f"{named} of {caught} caught mistakes get a message naming them ({named / max(caught, 1):.0%}); "
+          f"{total - caught} of {total} not caught; {wrong} with a 'likely mistake' line that names something else; "
+          f"{generic} of {caught} ({generic / max(caught, 1):.0%}) by the words {GENERIC_NAMING} alone")
+    return named, caught
+
+
+def _chapters(assignments: list[str] | None):
+    for path in sorted((ROOT / "tests" / "chapters").glob("test_0*.py")):
+        assignment = path.stem[len("test_"):]
+        if not assignments or assignment in assignments:
+            yield assignment, _chapter_module(path)
+
+
+def hint_report(assignments: list[str] | None = None, verbose: bool = True) -> tuple[int, int]:
+    """Run every mistake of the chapters' test files and print, per mistake, whether its failure
+    messages name it; returns (named, caught).
 
     A mistake counts as named when every cell that must fail on it says so: with the declared
     ``hint`` words when it has them, otherwise with one of ``GENERIC_NAMING``.
     """
-    named = generic = total = 0
-    for path in sorted((ROOT / "tests" / "chapters").glob("test_0*.py")):
-        assignment = path.stem[len("test_"):]
-        if assignments and assignment not in assignments:
-            continue
-        module = _chapter_module(path)
-        skip, cut = getattr(module, "SKIP", ()), getattr(module, "CUT", False)
-        for function, ms in module.MISTAKES.items():
-            for label, m in ms.items():
-                m = as_mistake(m)
-                nb = notebook_for(assignment, function, cut)
-                run = run_notebook(nb, {function: m.source}, skip_tags=skip)
-                cells = [g for g in (m.caught_by or tests_of(function, graded_ids(nb))) if run.failures.get(g)]
-                any_cause = bool(cells) and all(any(w in run.failures[g].lower() for w in GENERIC_NAMING)
-                                                for g in cells)
-                ok = (bool(cells) and not missing_hint(run, cells, m.hint_words())) if m.hint_words() else any_cause
-                named, generic, total = named + ok, generic + any_cause, total + 1
-                print(f"{'named ' if ok else 'UNNAMED'} {assignment} {function}: {label}", flush=True)
-    print(f"{named} of {total} mistakes get a message naming them ({named / max(total, 1):.0%}); "
-          f"{generic} of {total} ({generic / max(total, 1):.0%}) by the words {GENERIC_NAMING} alone")
-    return named, total
+    return _report([(a, f, label, m, getattr(mod, "SKIP", ()), getattr(mod, "CUT", False))
+                    for a, mod in _chapters(assignments) for f, ms in mod.MISTAKES.items() for label, m in ms.items()],
+                   verbose)
+
+
+def heldout_report(path: Path, assignments: list[str] | None = None, verbose: bool = True) -> tuple[int, int]:
+    """``hint_report`` for a file of mistakes kept out of the chapters' tests: its ``HELDOUT`` maps
+    assignment -> function -> label -> ``Mistake`` (see ``tests/chapters/heldout/``)."""
+    heldout = _chapter_module(Path(path)).HELDOUT
+    return _report([(a, f, label, m, getattr(mod, "SKIP", ()), getattr(mod, "CUT", False))
+                    for a, mod in _chapters(assignments) for f, ms in heldout.get(a, {}).items()
+                    for label, m in ms.items()], verbose)
 
 
 if __name__ == "__main__":
-    hint_report(sys.argv[1:] or None)
+    import argparse
+
+    parser = argparse.ArgumentParser(description="How many mistakes get a failure message that names them.")
+    parser.add_argument("assignments", nargs="*", metavar="ID")
+    parser.add_argument("--heldout", metavar="FILE", help="a file of held-out mistakes (HELDOUT) instead of the tests' own")
+    parser.add_argument("--quiet", action="store_true", help="print the totals only")
+    args = parser.parse_args()
+    if args.heldout:
+        heldout_report(Path(args.heldout), args.assignments or None, verbose=not args.quiet)
+    else:
+        hint_report(args.assignments or None, verbose=not args.quiet)

@@ -114,6 +114,134 @@ def one_hot(indices, vocab_size):
     return oracle.one_hot(indices, vocab_size)
 """, hint="reference")
 
+# Issue 19, held-out batch A: mistakes written before the messages that name them were tuned
+MISTAKES["one_hot_torch"].update({
+    'torch.eye(V) indexed by the indices (eye on the default device)': Mistake("""
+def one_hot_torch(indices, vocab_size):
+    return torch.eye(vocab_size)[indices]
+""", hint='device'),
+    'int32 result (.int())': Mistake("""
+def one_hot_torch(indices, vocab_size):
+    return (indices.unsqueeze(-1) == torch.arange(vocab_size, device=indices.device)).int()
+""", hint='float32'),
+    'torch.arange(V) without device': Mistake("""
+def one_hot_torch(indices, vocab_size):
+    return (indices.unsqueeze(-1) == torch.arange(vocab_size)).float()
+""", hint='device'),
+    "zeros in the indices' dtype, then scatter (int64 result)": Mistake("""
+def one_hot_torch(indices, vocab_size):
+    X = torch.zeros(*indices.shape, vocab_size, dtype=indices.dtype, device=indices.device)
+    return X.scatter_(-1, indices.long().unsqueeze(-1), 1)
+""", hint='float32'),
+})
+MISTAKES["one_hot"].update({
+    'range check with > instead of >=': Mistake("""
+def one_hot(indices, vocab_size):
+    indices = np.asarray(indices)
+    if indices.size and (indices.min() < 0 or indices.max() > vocab_size):
+        raise ValueError("bad index")
+    X = np.zeros(indices.shape + (vocab_size,))
+    np.put_along_axis(X, indices[..., None], 1.0, axis=-1)
+    return X
+""", caught_by=('test_one_hot_visible',), hint='ValueError'),
+    'X[indices] = 1 sets whole rows': Mistake("""
+def one_hot(indices, vocab_size):
+    indices = np.asarray(indices)
+    if indices.size and (indices.min() < 0 or indices.max() >= vocab_size):
+        raise ValueError("bad index")
+    X = np.zeros((indices.size, vocab_size))
+    X[indices.ravel()] = 1.0
+    return X.reshape(indices.shape + (vocab_size,))
+""", hint='row'),
+})
+MISTAKES["embedding_lookup"].update({
+    'indices @ E (the indices used as a vector)': Mistake("""
+def embedding_lookup(indices, E):
+    return np.asarray(indices) @ E
+""", hint='one_hot'),
+})
+MISTAKES["build_vocab"].update({
+    'most frequent token first': Mistake("""
+def build_vocab(tokens):
+    from collections import Counter
+    return {tok: i for i, (tok, _) in enumerate(Counter(tokens).most_common())}
+""", hint='frequen'),
+})
+
+# Issue 19, held-out batch B: mistakes written before the messages that name them were tuned
+MISTAKES["one_hot_torch"].update({
+    'flattened, not reshaped back': Mistake("""
+def one_hot_torch(indices, vocab_size):
+    flat = indices.reshape(-1).long()
+    X = torch.zeros(flat.numel(), vocab_size, device=indices.device)
+    X[torch.arange(flat.numel(), device=indices.device), flat] = 1.0
+    return X
+""", hint='flattened'),
+    'bool result': Mistake("""
+def one_hot_torch(indices, vocab_size):
+    return indices.unsqueeze(-1) == torch.arange(vocab_size, device=indices.device)
+""", hint='float32'),
+})
+MISTAKES["one_hot"].update({
+    "array in the indices' integer dtype": Mistake("""
+def one_hot(indices, vocab_size):
+    indices = np.asarray(indices)
+    if indices.size and (indices.min() < 0 or indices.max() >= vocab_size):
+        raise ValueError("bad index")
+    X = np.zeros(indices.shape + (vocab_size,), dtype=indices.dtype)
+    np.put_along_axis(X, indices[..., None], 1, axis=-1)
+    return X
+""", hint='float'),
+})
+MISTAKES["embedding_lookup"].update({
+    'E[indices].T': Mistake("""
+def embedding_lookup(indices, E):
+    return E[np.asarray(indices)].T
+""", hint='transposed'),
+})
+MISTAKES["build_vocab"].update({
+    'each token gets the position of its last appearance': Mistake("""
+def build_vocab(tokens):
+    return {tok: i for i, tok in enumerate(tokens)}
+""", hint='last'),
+})
+
+# Issue 19, held-out batch C: mistakes written before the messages that name them were tuned
+MISTAKES["one_hot"].update({
+    'a bool array': Mistake("""
+def one_hot(indices, vocab_size):
+    indices = np.asarray(indices)
+    if indices.size and (indices.min() < 0 or indices.max() >= vocab_size):
+        raise ValueError("bad index")
+    return np.eye(vocab_size, dtype=bool)[indices]
+""", hint='float'),
+    'rows indexed with range(len(indices)) (1-D only)': Mistake("""
+def one_hot(indices, vocab_size):
+    indices = np.asarray(indices)
+    if indices.size and (indices.min() < 0 or indices.max() >= vocab_size):
+        raise ValueError("bad index")
+    X = np.zeros((len(indices), vocab_size))
+    X[range(len(indices)), indices] = 1.0
+    return X
+""", hint='indices.shape'),
+})
+MISTAKES["embedding_lookup"].update({
+    'np.take along axis 1': Mistake("""
+def embedding_lookup(indices, E):
+    return np.take(E, np.asarray(indices), axis=1)
+""", hint='rows'),
+})
+MISTAKES["build_vocab"].update({
+    'the first token skipped': Mistake("""
+def build_vocab(tokens):
+    vocab = {}
+    for tok in tokens[1:]:
+        if tok not in vocab:
+            vocab[tok] = len(vocab)
+    return vocab
+""", hint='first'),
+})
+
 ALTERNATIVES = {
     "build_vocab": """
 def build_vocab(tokens):

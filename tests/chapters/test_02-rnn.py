@@ -1,9 +1,9 @@
 """Tests of the tests for 02-rnn, plus the PyTorch module on the meta device and on CUDA."""
-from pathlib import Path
 
 import pytest
 import torch
 
+from tests.attack_cells import attack_cells
 from tests.chapters.standard import solution_run, standard_tests
 from tests.harness import Mistake, edit
 
@@ -143,12 +143,132 @@ class RNN(torch.nn.Module):
 # The attack suite's RNN (tests/attacks/builtin_dynamic.py): nn.RNN reached by a computed name and
 # run by torch.func.functional_call on the course's parameters.
 MISTAKES["RNN"]["nn.RNN behind a computed name, run by functional_call"] = Mistake(
-    (Path(__file__).resolve().parents[1] / "attacks" / "builtin_dynamic.py").read_text().split("\n", 1)[1],
+    attack_cells("builtin_dynamic")["RNN"],
     hint="looks up a name at run time")
 MISTAKES["rnn_step"]["calls the course's reference answer"] = Mistake("""
 def rnn_step(x_t, h_prev, W_xh, W_hh, b_h):
     return oracle.rnn_step(x_t, h_prev, W_xh, W_hh, b_h)
 """, hint="reference")
+
+# Correct sources that the mistakes below change a line or two of.
+_FORWARD = """
+def rnn_forward(X, h0, W_xh, W_hh, b_h):
+    h, states = h0, []
+    for s in range(X.shape[1]):
+        h = rnn_step(X[:, s], h, W_xh, W_hh, b_h)
+        states.append(h)
+    return np.stack(states, axis=1)
+"""
+_MODULE = _RNN_HEAD + """
+    def forward(self, X, h0=None):
+        h = X.new_zeros(X.shape[0], self.W_hh.shape[0]) if h0 is None else h0
+        states = []
+        for s in range(X.shape[1]):
+            h = torch.tanh(X[:, s] @ self.W_xh + h @ self.W_hh + self.b_h)
+            states.append(h)
+        return torch.stack(states, dim=1), h
+"""
+
+# Issue 19, held-out batch A: mistakes written before the messages that name them were tuned
+MISTAKES["rnn_step"].update({
+    'concatenated weights stacked in the wrong order': Mistake("""
+def rnn_step(x_t, h_prev, W_xh, W_hh, b_h):
+    return np.tanh(np.concatenate([x_t, h_prev], axis=1) @ np.concatenate([W_hh, W_xh], axis=0) + b_h)
+""", hint='swapped'),
+})
+MISTAKES["rnn_forward"].update({
+    'keeps only the last state': Mistake(edit(_FORWARD,
+        '    h, states = h0, []', '    h = h0',
+        """        states.append(h)
+    return np.stack(states, axis=1)""", '    return h'), hint='last'),
+    "H allocated with X's shape (N, T, D)": Mistake(edit(_FORWARD,
+        '    h, states = h0, []', """    H = np.zeros_like(X)
+    h = h0""",
+        """        states.append(h)
+    return np.stack(states, axis=1)""", """        H[:, s] = h
+    return H"""), hint='(N, T, H)'),
+    'loops over the batch axis (X[s])': Mistake(edit(_FORWARD,
+        '        h = rnn_step(X[:, s], h, W_xh, W_hh, b_h)', '        h = rnn_step(X[s], h, W_xh, W_hh, b_h)'), hint='X[:, s]'),
+    'first step skipped (range(1, T))': Mistake(edit(_FORWARD,
+        '    for s in range(X.shape[1]):', '    for s in range(1, X.shape[1]):'), hint='first'),
+})
+MISTAKES["rnn_outputs"].update({
+    'batch and time axes flattened and not restored': Mistake("""
+def rnn_outputs(H, W_hy, b_y):
+    return H.reshape(-1, H.shape[-1]) @ W_hy + b_y
+""", hint='flattened'),
+})
+MISTAKES["RNN"].update({
+    "h0 made as (1, N, H), nn.RNN's layout": Mistake(edit(_MODULE,
+        '        h = X.new_zeros(X.shape[0], self.W_hh.shape[0]) if h0 is None else h0', '        h = X.new_zeros(1, X.shape[0], self.W_hh.shape[0]) if h0 is None else h0'), hint='(N, H)'),
+    'h0 made like X[:, 0] (width D)': Mistake(edit(_MODULE,
+        '        h = X.new_zeros(X.shape[0], self.W_hh.shape[0]) if h0 is None else h0', '        h = torch.zeros_like(X[:, 0]) if h0 is None else h0'), hint='(N, H)'),
+    'h0 = torch.zeros(N, H, device=X.device): float32 whatever X is': Mistake(edit(_MODULE,
+        '        h = X.new_zeros(X.shape[0], self.W_hh.shape[0]) if h0 is None else h0', '        h = torch.zeros(X.shape[0], self.W_hh.shape[0], device=X.device) if h0 is None else h0'),
+        caught_by=('test_RNN_visible',), hint='dtype'),  # the hidden test's float64 runs all pass h0
+    'keeps only the last state': Mistake(_RNN_HEAD + """
+    def forward(self, X, h0=None):
+        h = X.new_zeros(X.shape[0], self.W_hh.shape[0]) if h0 is None else h0
+        for s in range(X.shape[1]):
+            h = torch.tanh(X[:, s] @ self.W_xh + h @ self.W_hh + self.b_h)
+        return h, h
+""", hint='last'),
+})
+
+# Issue 19, held-out batch B: mistakes written before the messages that name them were tuned
+MISTAKES["rnn_step"].update({
+    'the tanh is missing': Mistake("""def rnn_step(x_t, h_prev, W_xh, W_hh, b_h):
+    return x_t @ W_xh + h_prev @ W_hh + b_h""", hint='tanh'),
+})
+MISTAKES["rnn_forward"].update({
+    'returns the list of states': Mistake(edit(_FORWARD,
+        '    return np.stack(states, axis=1)', '    return states'), hint='axis 1'),
+    'runs backwards in time': Mistake(edit(_FORWARD,
+        '    for s in range(X.shape[1]):', '    for s in reversed(range(X.shape[1])):',
+        '    return np.stack(states, axis=1)', '    return np.stack(states[::-1], axis=1)'), hint='backwards'),
+})
+MISTAKES["rnn_outputs"].update({
+    'bias added before the product': Mistake("""def rnn_outputs(H, W_hy, b_y):
+    return (H + b_y) @ W_hy""", hint='b_y'),
+})
+MISTAKES["RNN"].update({
+    'W_xh transposed in forward': Mistake(edit(_MODULE,
+        '            h = torch.tanh(X[:, s] @ self.W_xh + h @ self.W_hh + self.b_h)', '            h = torch.tanh(X[:, s] @ self.W_xh.T + h @ self.W_hh + self.b_h)'), hint='transposed'),
+    'W_hh initialised as the identity': Mistake(edit(_MODULE,
+        '        self.W_hh = torch.nn.Parameter(torch.empty(hidden_size, hidden_size).uniform_(-bound, bound))', '        self.W_hh = torch.nn.Parameter(torch.eye(hidden_size))'), caught_by=('test_RNN_visible', 'test_RNN_hidden'), hint='uniform'),
+})
+
+# Issue 19, held-out batch C: mistakes written before the messages that name them were tuned
+MISTAKES["rnn_step"].update({
+    'W_xh multiplied from the left (np.dot(W_xh, x_t))': Mistake("""
+def rnn_step(x_t, h_prev, W_xh, W_hh, b_h):
+    return np.tanh(np.dot(W_xh, x_t.T).T + h_prev @ W_hh + b_h)
+""", hint='transposed'),
+})
+MISTAKES["rnn_forward"].update({
+    'H preallocated, step 0 reads H[:, -1] (zeros) instead of h0': Mistake("""
+def rnn_forward(X, h0, W_xh, W_hh, b_h):
+    N, T, _ = X.shape
+    H = np.zeros((N, T, h0.shape[1]))
+    for s in range(T):
+        H[:, s] = rnn_step(X[:, s], H[:, s - 1], W_xh, W_hh, b_h)
+    return H
+""", hint='h0'),
+})
+MISTAKES["rnn_outputs"].update({
+    'log-softmax returned': Mistake("""
+def rnn_outputs(H, W_hy, b_y):
+    z = H @ W_hy + b_y
+    m = z.max(-1, keepdims=True)
+    return z - m - np.log(np.exp(z - m).sum(-1, keepdims=True))
+""", hint='softmax'),
+})
+MISTAKES["RNN"].update({
+    'loops over X.shape[0] steps': Mistake(edit(_MODULE,
+        '        for s in range(X.shape[1]):', '        for s in range(X.shape[0]):'), hint='X.shape[1]'),
+    'b_h initialised to zeros': Mistake(edit(_MODULE,
+        '        self.b_h = torch.nn.Parameter(torch.empty(hidden_size).uniform_(-bound, bound))', '        self.b_h = torch.nn.Parameter(torch.zeros(hidden_size))'), caught_by=('test_RNN_visible',), hint='uniform'),
+})
 
 ALTERNATIVES = {
     "rnn_step": "def rnn_step(x_t, h_prev, W_xh, W_hh, b_h):\n    return np.tanh(np.einsum('nd,dh->nh', x_t, W_xh) + np.einsum('nk,kh->nh', h_prev, W_hh) + b_h)",

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from tests.chapters.standard import solution_run, standard_tests
-from tests.harness import Mistake, run_notebook, source_notebook
+from tests.harness import Mistake, edit, run_notebook, source_notebook
 
 A = "03-bptt"
 #: cells that grade nothing: the training run and the students' own gradient check (both run in
@@ -157,7 +157,7 @@ def numerical_gradient(f, x, h=1e-5):
 """, hint='one entry'),
     },
     "truncated_rnn_backward": {
-        "k ignored (full BPTT)": Mistake(truncated(carry="dh_prev"), hint='k is ignored'),
+        "k ignored (full BPTT)": Mistake(truncated(carry="dh_prev"), hint='k has no effect'),
         "cuts at s = 0 too (dh0 zero)": Mistake(truncated(carry="np.zeros_like(dh_prev) if s % k == 0 else dh_prev"), hint='h_0 is cut off'),
         "cuts one step early": Mistake(truncated(carry="np.zeros_like(dh_prev) if (s + 1) % k == 0 else dh_prev"), hint='one step early'),
         "chunks counted from the end": Mistake(truncated(
@@ -183,7 +183,7 @@ def truncated_rnn_backward(dH, X, h0, H, W_xh, W_hh, k):
 """, hint='sliding window'),
     },
     "tbptt_forward": {
-        "no detach (full BPTT)": Mistake(tbptt(carry="h"), hint='k is ignored'),
+        "no detach (full BPTT)": Mistake(tbptt(carry="h"), hint='k has no effect'),
         "h0 detached too": Mistake(tbptt(h0="h0.detach()"), hint='h_0 is cut off'),
         "detaches every step": Mistake(tbptt(stride="1", width="1"), hint='every step'),
         "returned states detached": Mistake(tbptt(append="H_chunk.detach()"), hint='not the hidden states you return'),
@@ -203,7 +203,7 @@ def tbptt_forward(rnn, X, h0, k):
 def tbptt_forward(rnn, X, h0, k):
     H_all, _ = rnn(X, h0)
     return H_all
-""", hint='k is ignored'),
+""", hint='k has no effect'),
     },
 }
 
@@ -219,6 +219,176 @@ MISTAKES["rnn_backward"]["calls the course's reference answer"] = Mistake("""
 def rnn_backward(dH, X, h0, H, W_xh, W_hh):
     return oracle.rnn_backward(dH, X, h0, W_xh, W_hh, np.zeros(W_hh.shape[1]))
 """, hint="reference")
+
+# Correct sources, written the way most students write the loop, that the mistakes below change.
+_LOOP = """
+def rnn_backward(dH, X, h0, H, W_xh, W_hh):
+    T = X.shape[1]
+    dX = np.zeros_like(X)
+    dW_xh, dW_hh, db_h = np.zeros_like(W_xh), np.zeros_like(W_hh), np.zeros(W_hh.shape[0])
+    dh_next = np.zeros_like(h0)
+    for s in reversed(range(T)):
+        h_prev = H[:, s - 1] if s > 0 else h0
+        dx, dh_next, dWx, dWh, db = rnn_step_backward(dH[:, s] + dh_next, X[:, s], h_prev, H[:, s], W_xh, W_hh)
+        dX[:, s] = dx
+        dW_xh += dWx
+        dW_hh += dWh
+        db_h += db
+    return dX, dh_next, dW_xh, dW_hh, db_h
+"""
+_TRUNCATED_LOOP = edit(_LOOP, "rnn_backward(dH, X, h0, H, W_xh, W_hh):", "truncated_rnn_backward(dH, X, h0, H, W_xh, W_hh, k):")
+
+# Issue 19, held-out batch A: mistakes written before the messages that name them were tuned
+MISTAKES["rnn_step_backward"].update({
+    'db_h summed over the wrong axis': Mistake(edit(step(),
+        '    return da @ W_xh.T, da @ W_hh.T, x_t.T @ da, h_prev.T @ da, da.sum(axis=0)', '    return da @ W_xh.T, da @ W_hh.T, x_t.T @ da, h_prev.T @ da, da.sum(axis=1)'), hint='axis 0'),
+    'db_h averaged over the batch': Mistake(edit(step(),
+        '    return da @ W_xh.T, da @ W_hh.T, x_t.T @ da, h_prev.T @ da, da.sum(axis=0)', '    return da @ W_xh.T, da @ W_hh.T, x_t.T @ da, h_prev.T @ da, da.mean(axis=0)'), hint='averaged'),
+    'dx_t uses W_xh untransposed': Mistake(edit(step(),
+        '    return da @ W_xh.T, da @ W_hh.T, x_t.T @ da, h_prev.T @ da, da.sum(axis=0)', '    return da @ W_xh, da @ W_hh.T, x_t.T @ da, h_prev.T @ da, da.sum(axis=0)'), hint='W_xh'),
+    "dh_prev multiplied by the previous step's tanh derivative too": Mistake(edit(step(),
+        '    return da @ W_xh.T, da @ W_hh.T, x_t.T @ da, h_prev.T @ da, da.sum(axis=0)', '    return da @ W_xh.T, (da @ W_hh.T) * (1 - h_prev ** 2), x_t.T @ da, h_prev.T @ da, da.sum(axis=0)'), hint='h_prev'),
+})
+MISTAKES["rnn_backward"].update({
+    'h_prev = H[:, s - 1] also at s = 0 (H[:, -1] instead of h0)': Mistake(edit(_LOOP,
+        """        h_prev = H[:, s - 1] if s > 0 else h0
+        dx, dh_next, dWx, dWh, db = rnn_step_backward(dH[:, s] + dh_next, X[:, s], h_prev, H[:, s], W_xh, W_hh)""", '        dx, dh_next, dWx, dWh, db = rnn_step_backward(dH[:, s] + dh_next, X[:, s], H[:, s - 1], H[:, s], W_xh, W_hh)'), hint='h0'),
+    'step 0 skipped (range(T - 1, 0, -1))': Mistake(edit(_LOOP,
+        """    for s in reversed(range(T)):
+        h_prev = H[:, s - 1] if s > 0 else h0
+        dx, dh_next, dWx, dWh, db = rnn_step_backward(dH[:, s] + dh_next, X[:, s], h_prev, H[:, s], W_xh, W_hh)""", """    for s in range(T - 1, 0, -1):
+        dx, dh_next, dWx, dWh, db = rnn_step_backward(dH[:, s] + dh_next, X[:, s], H[:, s - 1], H[:, s], W_xh, W_hh)"""), hint='step 0'),
+    'dH never added: only the carried gradient goes in': Mistake(edit(_LOOP,
+        '    dh_next = np.zeros_like(h0)', '    dh_next = dH[:, -1]',
+        '        dx, dh_next, dWx, dWh, db = rnn_step_backward(dH[:, s] + dh_next, X[:, s], h_prev, H[:, s], W_xh, W_hh)', '        dx, dh_next, dWx, dWh, db = rnn_step_backward(dh_next, X[:, s], h_prev, H[:, s], W_xh, W_hh)'), hint='last step'),
+})
+MISTAKES["truncated_rnn_backward"].update({
+    "the boundary step's own output gradient dropped with the carried one": Mistake(edit(_TRUNCATED_LOOP,
+        '        dx, dh_next, dWx, dWh, db = rnn_step_backward(dH[:, s] + dh_next, X[:, s], h_prev, H[:, s], W_xh, W_hh)', """        upstream = dH[:, s] + dh_next
+        if s < T - 1 and (s + 1) % k == 0:
+            upstream = np.zeros_like(upstream)
+        dx, dh_next, dWx, dWh, db = rnn_step_backward(upstream, X[:, s], h_prev, H[:, s], W_xh, W_hh)"""), hint='boundary'),
+})
+MISTAKES["tbptt_forward"].update({
+    "each chunk's last state appended after detaching": Mistake("""
+def tbptt_forward(rnn, X, h0, k):
+    out = []
+    h = h0
+    for start in range(0, X.shape[1], k):
+        H_chunk, h = rnn(X[:, start:start + k], h)
+        h = h.detach()
+        out.append(H_chunk[:, :-1])
+        out.append(h[:, None])
+    return torch.cat(out, dim=1)
+""", hint='boundary'),
+    'last, shorter chunk dropped': Mistake(edit(tbptt(),
+        '    for start in range(0, X.shape[1], k):', '    for start in range(0, X.shape[1] - k + 1, k):'), hint='shorter'),
+    'starts from zeros instead of h0': Mistake(edit(tbptt(),
+        '    h = h0', '    h = torch.zeros_like(h0)'), hint='h0'),
+})
+MISTAKES["numerical_gradient"].update({
+    'perturbs a copy but evaluates f at x': Mistake("""
+def numerical_gradient(f, x, h=1e-5):
+    grad = np.zeros(x.shape)
+    for idx in np.ndindex(x.shape):
+        xp, xm = x.copy(), x.copy()
+        xp[idx] += h
+        xm[idx] -= h
+        grad[idx] = (f(x) - f(x)) / (2 * h)
+    return grad
+""", hint='zero'),
+})
+
+# Issue 19, held-out batch B: mistakes written before the messages that name them were tuned
+MISTAKES["rnn_step_backward"].update({
+    'dh_prev uses W_xh': Mistake(edit(step(),
+        '    return da @ W_xh.T, da @ W_hh.T, x_t.T @ da, h_prev.T @ da, da.sum(axis=0)', '    return da @ W_xh.T, da @ W_xh.T, x_t.T @ da, h_prev.T @ da, da.sum(axis=0)'), hint='W_hh'),
+    'db_h without the tanh derivative': Mistake(edit(step(),
+        '    return da @ W_xh.T, da @ W_hh.T, x_t.T @ da, h_prev.T @ da, da.sum(axis=0)', '    return da @ W_xh.T, da @ W_hh.T, x_t.T @ da, h_prev.T @ da, dh_t.sum(axis=0)'), hint='tanh derivative'),
+})
+MISTAKES["rnn_backward"].update({
+    'dW_xh reset inside the loop': Mistake(edit(_LOOP,
+        '    dW_xh, dW_hh, db_h = np.zeros_like(W_xh), np.zeros_like(W_hh), np.zeros(W_hh.shape[0])', '    dW_hh, db_h = np.zeros_like(W_hh), np.zeros(W_hh.shape[0])',
+        '    for s in reversed(range(T)):', """    for s in reversed(range(T)):
+        dW_xh = np.zeros_like(W_xh)"""), hint='overwritten'),
+})
+MISTAKES["truncated_rnn_backward"].update({
+    'cut placed at s % k == 1': Mistake(edit(_TRUNCATED_LOOP,
+        '        dx, dh_next, dWx, dWh, db = rnn_step_backward(dH[:, s] + dh_next, X[:, s], h_prev, H[:, s], W_xh, W_hh)', """        dx, dh_next, dWx, dWh, db = rnn_step_backward(dH[:, s] + dh_next, X[:, s], h_prev, H[:, s], W_xh, W_hh)
+        if s > 1 and s % k == 1:
+            dh_next = np.zeros_like(dh_next)"""), hint='one step late'),
+})
+MISTAKES["tbptt_forward"].update({
+    'chunks joined along the batch axis': Mistake(edit(tbptt(),
+        '    return torch.cat(out, dim=1)', '    return torch.cat(out)'), hint='dim=1'),
+    'the state is not passed to the next chunk': Mistake("""
+def tbptt_forward(rnn, X, h0, k):
+    out = []
+    for start in range(0, X.shape[1], k):
+        H_chunk, _ = rnn(X[:, start:start + k], h0 if start == 0 else None)
+        out.append(H_chunk)
+    return torch.cat(out, dim=1)
+""", hint='state'),
+})
+MISTAKES["numerical_gradient"].update({
+    'x restored only after the + step': Mistake("""
+def numerical_gradient(f, x, h=1e-5):
+    grad = np.zeros(x.shape)
+    for idx in np.ndindex(x.shape):
+        old = x[idx]
+        x[idx] = old + h
+        fp = f(x)
+        x[idx] = old
+        x[idx] -= h
+        fm = f(x)
+        grad[idx] = (fp - fm) / (2 * h)
+    return grad
+""", hint='restore'),
+})
+
+# Issue 19, held-out batch C: mistakes written before the messages that name them were tuned
+MISTAKES["rnn_step_backward"].update({
+    '(1 - h_t)**2 for the tanh derivative': Mistake(edit(step(),
+        '    da = dh_t * (1 - h_t ** 2)', '    da = dh_t * (1 - h_t) ** 2'), hint='1 - h_t'),
+})
+MISTAKES["rnn_backward"].update({
+    'db_h summed over every axis (a number)': Mistake(edit(backward(),
+        '    dW_xh, dW_hh, db_h = np.zeros_like(W_xh), np.zeros_like(W_hh), np.zeros(W_hh.shape[0])', '    dW_xh, dW_hh, db_h = np.zeros_like(W_xh), np.zeros_like(W_hh), 0.0',
+        '        dx, dh_prev, dWx, dWh, db = rnn_step_backward(dH[:, s] + dh_next, X[:, s], h_prev, H[:, s], W_xh, W_hh)', '        dx, dh_next, dWx, dWh, db = rnn_step_backward(dH[:, s] + dh_next, X[:, s], h_prev, H[:, s], W_xh, W_hh)',
+        """        db_h += db
+        dh_next = dh_prev""", '        db_h += db.sum()'), hint='(H,)'),
+    'the output gradient of the step before (dH[:, s - 1])': Mistake(edit(_LOOP,
+        '        dx, dh_next, dWx, dWh, db = rnn_step_backward(dH[:, s] + dh_next, X[:, s], h_prev, H[:, s], W_xh, W_hh)', '        dx, dh_next, dWx, dWh, db = rnn_step_backward(dH[:, s - 1] + dh_next, X[:, s], h_prev, H[:, s], W_xh, W_hh)'), hint='off by one'),
+})
+MISTAKES["truncated_rnn_backward"].update({
+    'chunks of k - 1 steps': Mistake(edit(_TRUNCATED_LOOP,
+        '    dh_next = np.zeros_like(h0)', """    dh_next = np.zeros_like(h0)
+    step = max(k - 1, 1)""",
+        '        dx, dh_next, dWx, dWh, db = rnn_step_backward(dH[:, s] + dh_next, X[:, s], h_prev, H[:, s], W_xh, W_hh)', """        dx, dh_next, dWx, dWh, db = rnn_step_backward(dH[:, s] + dh_next, X[:, s], h_prev, H[:, s], W_xh, W_hh)
+        if s > 0 and s % step == 0:
+            dh_next = np.zeros_like(dh_next)"""), hint='chunks'),
+})
+MISTAKES["tbptt_forward"].update({
+    'chunks made with torch.split(X, k) (the batch axis)': Mistake(edit(tbptt(),
+        """    for start in range(0, X.shape[1], k):
+        H_chunk, h = rnn(X[:, start:start + k], h)""", """    for chunk in torch.split(X, k):
+        H_chunk, h = rnn(chunk, h)"""), hint='dim=1'),
+})
+MISTAKES["numerical_gradient"].update({
+    '/ 2 * h without parentheses': Mistake("""
+def numerical_gradient(f, x, h=1e-5):
+    grad = np.zeros(x.shape)
+    for idx in np.ndindex(x.shape):
+        old = x[idx]
+        x[idx] = old + h
+        fp = f(x)
+        x[idx] = old - h
+        fm = f(x)
+        x[idx] = old
+        grad[idx] = (fp - fm) / 2 * h
+    return grad
+""", hint='2 * h'),
+})
 
 ALTERNATIVES = {
     "rnn_step_backward": """

@@ -196,6 +196,177 @@ def clip_grad_norm(grads, max_norm):
     return oracle.clip_grad_norm(grads, max_norm)
 """, hint="reference")
 
+# Issue 19, held-out batch A: mistakes written before the messages that name them were tuned
+MISTAKES["hidden_jacobian"].update({
+    'np.diag on the whole batch': Mistake("""
+def hidden_jacobian(h_t, W_hh):
+    return np.diag(1 - h_t ** 2) @ W_hh.T
+""", hint='np.diag'),
+    'only the first sequence': Mistake("""
+def hidden_jacobian(h_t, W_hh):
+    return np.diag(1 - h_t[0] ** 2) @ W_hh.T
+""", hint='batch'),
+})
+MISTAKES["gradient_norms_through_time"].update({
+    'norm per hidden unit (axis=0)': Mistake("""
+def gradient_norms_through_time(H, W_hh, dh_T):
+    g, out = dh_T, [np.linalg.norm(dh_T, axis=0)]
+    for s in range(H.shape[1] - 1, 0, -1):
+        g = (g * (1 - H[:, s] ** 2)) @ W_hh.T
+        out.append(np.linalg.norm(g, axis=0))
+    return np.array(out[::-1])
+""", hint='Frobenius'),
+})
+MISTAKES["clip_grad_norm"].update({
+    'np.linalg.norm(grads) on a list of arrays of different shapes': Mistake("""
+def clip_grad_norm(grads, max_norm):
+    total = float(np.linalg.norm(grads))
+    return [g * min(1.0, max_norm / (total + 1e-6)) for g in grads], total
+""", hint='different shapes'),
+    'returns (total_norm, clipped)': Mistake("""
+def clip_grad_norm(grads, max_norm):
+    total = float(np.sqrt(sum(np.sum(g ** 2) for g in grads)))
+    return total, [g * min(1.0, max_norm / (total + 1e-6)) for g in grads]
+""", hint='order'),
+})
+MISTAKES["clip_grad_value"].update({
+    'clips the absolute value (signs lost)': Mistake("""
+def clip_grad_value(grads, clip_value):
+    return [np.minimum(np.abs(g), clip_value) for g in grads]
+""", hint='sign'),
+})
+MISTAKES["clip_grad_norm_torch"].update({
+    'norm from Python floats, returned with torch.tensor': Mistake("""
+def clip_grad_norm_torch(parameters, max_norm):
+    grads = [p.grad for p in parameters if p.grad is not None]
+    total = sum(float((g ** 2).sum()) for g in grads) ** 0.5
+    for g in grads:
+        g.mul_(min(1.0, max_norm / (total + 1e-6)))
+    return torch.tensor(total)
+""", hint='device'),
+    'scales the weights (p.data) instead of the gradients': Mistake("""
+def clip_grad_norm_torch(parameters, max_norm):
+    params = [p for p in parameters if p.grad is not None]
+    total = torch.sqrt(sum((p.grad ** 2).sum() for p in params))
+    for p in params:
+        p.data.mul_(torch.clamp(max_norm / (total + 1e-6), max=1.0))
+    return total
+""", hint='p.grad'),
+    'torch.stack of gradients of different shapes': Mistake("""
+def clip_grad_norm_torch(parameters, max_norm):
+    grads = [p.grad for p in parameters if p.grad is not None]
+    total = torch.stack(grads).norm()
+    for g in grads:
+        g.mul_(torch.clamp(max_norm / (total + 1e-6), max=1.0))
+    return total
+""", hint='different shapes'),
+    "accumulator in float64 whatever the gradients' dtype": Mistake("""
+def clip_grad_norm_torch(parameters, max_norm):
+    grads = [p.grad for p in parameters if p.grad is not None]
+    total = torch.zeros((), dtype=torch.float64, device=grads[0].device)
+    for g in grads:
+        total = total + (g ** 2).sum()
+    total = total.sqrt()
+    for g in grads:
+        g.mul_(torch.clamp(max_norm / (total + 1e-6), max=1.0))
+    return total
+""", caught_by=('test_clip_grad_norm_torch_hidden',), hint='dtype'),
+})
+
+# Issue 19, held-out batch B: mistakes written before the messages that name them were tuned
+MISTAKES["hidden_jacobian"].update({
+    'h_t**2 instead of 1 - h_t**2': Mistake("""
+def hidden_jacobian(h_t, W_hh):
+    return (h_t ** 2)[:, :, None] * W_hh.T[None]
+""", hint='1 - h_t'),
+})
+MISTAKES["gradient_norms_through_time"].update({
+    'one step short: the loop stops before h_1': Mistake("""
+def gradient_norms_through_time(H, W_hh, dh_T):
+    T = H.shape[1]
+    norms = np.zeros(T)
+    g = dh_T
+    norms[-1] = np.linalg.norm(g)
+    for s in range(T - 1, 1, -1):
+        g = (g * (1 - H[:, s] ** 2)) @ W_hh.T
+        norms[s - 1] = np.linalg.norm(g)
+    return norms
+""", hint='h_1'),
+    'per-sequence norms summed': Mistake("""
+def gradient_norms_through_time(H, W_hh, dh_T):
+    g, out = dh_T, [np.linalg.norm(dh_T, axis=1).sum()]
+    for s in range(H.shape[1] - 1, 0, -1):
+        g = (g * (1 - H[:, s] ** 2)) @ W_hh.T
+        out.append(np.linalg.norm(g, axis=1).sum())
+    return np.array(out[::-1])
+""", hint='summed'),
+})
+MISTAKES["clip_grad_norm"].update({
+    'squares the sums instead of summing the squares': Mistake("""
+def clip_grad_norm(grads, max_norm):
+    total = float(np.sqrt(sum(np.sum(g) ** 2 for g in grads)))
+    return [g * min(1.0, max_norm / (total + 1e-6)) for g in grads], total
+""", hint='square'),
+})
+MISTAKES["clip_grad_value"].update({
+    'returns a tuple': Mistake("""
+def clip_grad_value(grads, clip_value):
+    return tuple(np.clip(g, -clip_value, clip_value) for g in grads)
+""", hint='list'),
+})
+MISTAKES["clip_grad_norm_torch"].update({
+    'parameters without .grad not skipped when scaling': Mistake("""
+def clip_grad_norm_torch(parameters, max_norm):
+    params = list(parameters)
+    total = torch.sqrt(sum((p.grad ** 2).sum() for p in params if p.grad is not None))
+    for p in params:
+        p.grad.mul_(torch.clamp(max_norm / (total + 1e-6), max=1.0))
+    return total
+""", caught_by=('test_clip_grad_norm_torch_hidden',), hint='None'),
+})
+
+# Issue 19, held-out batch C: mistakes written before the messages that name them were tuned
+MISTAKES["hidden_jacobian"].update({
+    '1 / cosh(h_t)**2 (the derivative at h_t, not at a)': Mistake("""
+def hidden_jacobian(h_t, W_hh):
+    return (1 / np.cosh(h_t) ** 2)[:, :, None] * W_hh.T[None]
+""", hint='tanh'),
+})
+MISTAKES["gradient_norms_through_time"].update({
+    'starts from ones instead of dh_T': Mistake("""
+def gradient_norms_through_time(H, W_hh, dh_T):
+    g = np.ones_like(dh_T)
+    out = [np.linalg.norm(g)]
+    for s in range(H.shape[1] - 1, 0, -1):
+        g = (g * (1 - H[:, s] ** 2)) @ W_hh.T
+        out.append(np.linalg.norm(g))
+    return np.array(out[::-1])
+""", hint='dh_T'),
+})
+MISTAKES["clip_grad_norm"].update({
+    'the L1 norm': Mistake("""
+def clip_grad_norm(grads, max_norm):
+    total = float(sum(np.abs(g).sum() for g in grads))
+    return [g * min(1.0, max_norm / (total + 1e-6)) for g in grads], total
+""", hint='L1'),
+})
+MISTAKES["clip_grad_value"].update({
+    'returns a generator': Mistake("""
+def clip_grad_value(grads, clip_value):
+    return (np.clip(g, -clip_value, clip_value) for g in grads)
+""", hint='list'),
+})
+MISTAKES["clip_grad_norm_torch"].update({
+    'factor clamped with min=1 (never scales down)': Mistake("""
+def clip_grad_norm_torch(parameters, max_norm):
+    grads = [p.grad for p in parameters if p.grad is not None]
+    total = torch.sqrt(sum((g ** 2).sum() for g in grads))
+    for g in grads:
+        g.mul_(torch.clamp(max_norm / (total + 1e-6), min=1.0))
+    return total
+""", hint='max=1'),
+})
+
 ALTERNATIVES = {
     "hidden_jacobian": """
 def hidden_jacobian(h_t, W_hh):

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from tests.chapters.standard import solution_run, standard_tests
-from tests.harness import Mistake, as_mistake, run_notebook, source_notebook
+from tests.harness import Mistake, as_mistake, edit, run_notebook, source_notebook
 
 A = "05-lstm"
 CONTRACT = ["sigmoid", "lstm_step", "lstm_forward", "gru_step", "LSTM"]
@@ -226,6 +226,151 @@ MISTAKES["lstm_step"]["calls the course's reference answer"] = Mistake("""
 def lstm_step(x_t, h_prev, c_prev, W_x, W_h, b):
     return oracle.lstm_step(x_t, h_prev, c_prev, W_x, W_h, b)
 """, hint="reference")
+
+# Correct sources that the mistakes below change a line or two of.
+_MODULE = _LSTM_INIT + """
+    def forward(self, X, state=None):
+        N, T, _ = X.shape
+        Hd = self.W_h.shape[0]
+        h, c = state if state is not None else (X.new_zeros(N, Hd), X.new_zeros(N, Hd))
+        outs = []
+        for s in range(T):
+            i, f, g, o = (X[:, s] @ self.W_x + h @ self.W_h + self.b).chunk(4, -1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(c)
+            outs.append(h)
+        return torch.stack(outs, 1), (h, c)
+"""
+_GRU = """
+def gru_step(x_t, h_prev, W_x, W_h, b_x, b_h):
+    H = h_prev.shape[1]
+    ax, ah = x_t @ W_x + b_x, h_prev @ W_h + b_h
+    r, z = sigmoid(ax[:, :H] + ah[:, :H]), sigmoid(ax[:, H:2*H] + ah[:, H:2*H])
+    n = np.tanh(ax[:, 2*H:] + r * ah[:, 2*H:])
+    return (1 - z) * n + z * h_prev
+"""
+
+# Issue 19, held-out batch A: mistakes written before the messages that name them were tuned
+MISTAKES["sigmoid"].update({
+    'math.exp (one number only)': Mistake("""
+def sigmoid(x):
+    import math
+    return 1 / (1 + math.exp(-x))
+""", hint='np.exp'),
+})
+MISTAKES["lstm_step"].update({
+    'gates split along the batch axis': Mistake("""
+def lstm_step(x_t, h_prev, c_prev, W_x, W_h, b):
+    a = x_t @ W_x + h_prev @ W_h + b
+    i, f, g, o = np.split(a, 4, axis=0)
+    c = sigmoid(f) * c_prev + sigmoid(i) * np.tanh(g)
+    return sigmoid(o) * np.tanh(c), c
+""", hint='axis'),
+})
+MISTAKES["lstm_forward"].update({
+    'keeps only the last states': Mistake("""
+def lstm_forward(X, h0, c0, W_x, W_h, b):
+    h, c = h0, c0
+    for s in range(X.shape[1]):
+        h, c = lstm_step(X[:, s], h, c, W_x, W_h, b)
+    return h, c
+""", hint='last'),
+})
+MISTAKES["gru_step"].update({
+    'reset gate applied to the input part': Mistake(edit(_GRU,
+        '    n = np.tanh(ax[:, 2*H:] + r * ah[:, 2*H:])', '    n = np.tanh(r * ax[:, 2*H:] + ah[:, 2*H:])'), hint='reset gate'),
+})
+MISTAKES["LSTM"].update({
+    "state made as (1, N, H), nn.LSTM's layout": Mistake(edit(_MODULE,
+        '        h, c = state if state is not None else (X.new_zeros(N, Hd), X.new_zeros(N, Hd))', """        if state is None:
+            h = c = X.new_zeros(1, N, Hd)
+        else:
+            h, c = state"""), hint='(N, H)'),
+    'gates chunked along the batch axis': Mistake(edit(_MODULE,
+        '            i, f, g, o = (X[:, s] @ self.W_x + h @ self.W_h + self.b).chunk(4, -1)', '            i, f, g, o = (X[:, s] @ self.W_x + h @ self.W_h + self.b).chunk(4, 0)'), hint='dim'),
+    'zeros(N, H, device=X.device): float32 whatever X is': Mistake(edit(_MODULE,
+        '        h, c = state if state is not None else (X.new_zeros(N, Hd), X.new_zeros(N, Hd))', """        if state is None:
+            state = (torch.zeros(N, Hd, device=X.device), torch.zeros(N, Hd, device=X.device))
+        h, c = state"""), caught_by=('test_LSTM_visible',), hint='dtype'),  # the hidden float64 runs all pass a state
+})
+
+# Issue 19, held-out batch B: mistakes written before the messages that name them were tuned
+MISTAKES["sigmoid"].update({
+    '0.5 * (1 + tanh(x)): the half is missing inside': Mistake("""
+def sigmoid(x):
+    return 0.5 * (1 + np.tanh(x))
+""", hint='x / 2'),
+})
+MISTAKES["lstm_step"].update({
+    'tanh on the new cell state': Mistake("""
+def lstm_step(x_t, h_prev, c_prev, W_x, W_h, b):
+    i, f, g, o = np.split(x_t @ W_x + h_prev @ W_h + b, 4, axis=1)
+    c = np.tanh(sigmoid(f) * c_prev + sigmoid(i) * np.tanh(g))
+    return sigmoid(o) * np.tanh(c), c
+""", hint='tanh'),
+})
+MISTAKES["lstm_forward"].update({
+    'the hidden state is not carried over (the cell state is)': Mistake("""
+def lstm_forward(X, h0, c0, W_x, W_h, b):
+    c, hs, cs = c0, [], []
+    for s in range(X.shape[1]):
+        h, c = lstm_step(X[:, s], h0, c, W_x, W_h, b)
+        hs.append(h); cs.append(c)
+    return np.stack(hs, 1), np.stack(cs, 1)
+""", hint='hidden state is not carried'),
+})
+MISTAKES["gru_step"].update({
+    'tanh for the update gate': Mistake(edit(_GRU,
+        '    r, z = sigmoid(ax[:, :H] + ah[:, :H]), sigmoid(ax[:, H:2*H] + ah[:, H:2*H])', '    r, z = sigmoid(ax[:, :H] + ah[:, :H]), np.tanh(ax[:, H:2*H] + ah[:, H:2*H])'), hint='sigmoid'),
+})
+MISTAKES["LSTM"].update({
+    'time taken from axis 0 (X is batch first)': Mistake(edit(_MODULE,
+        """        for s in range(T):
+            i, f, g, o = (X[:, s] @ self.W_x + h @ self.W_h + self.b).chunk(4, -1)""", """        for s in range(X.shape[0]):
+            i, f, g, o = (X[s] @ self.W_x + h @ self.W_h + self.b).chunk(4, -1)"""), hint='X[:, s]'),
+})
+
+# Issue 19, held-out batch C: mistakes written before the messages that name them were tuned
+MISTAKES["sigmoid"].update({
+    'exp(-x) / (1 + exp(-x))': Mistake("""
+def sigmoid(x):
+    e = np.exp(-x)
+    return e / (1 + e)
+""", hint='sigmoid(-x)'),
+})
+MISTAKES["lstm_step"].update({
+    'the forget gate scales g, the input gate c_prev': Mistake("""
+def lstm_step(x_t, h_prev, c_prev, W_x, W_h, b):
+    i, f, g, o = np.split(x_t @ W_x + h_prev @ W_h + b, 4, axis=1)
+    c = sigmoid(f) * np.tanh(g) + sigmoid(i) * c_prev
+    return sigmoid(o) * np.tanh(c), c
+""", hint='order (f, i, g, o)'),
+    'H read from x_t.shape[1]': Mistake("""
+def lstm_step(x_t, h_prev, c_prev, W_x, W_h, b):
+    H = x_t.shape[1]
+    a = x_t @ W_x + h_prev @ W_h + b
+    i, f = sigmoid(a[:, :H]), sigmoid(a[:, H:2*H])
+    g, o = np.tanh(a[:, 2*H:3*H]), sigmoid(a[:, 3*H:4*H])
+    c = f * c_prev + i * g
+    return o * np.tanh(c), c
+""", hint='h_prev.shape'),
+})
+MISTAKES["gru_step"].update({
+    'b_h left out of r and z': Mistake(edit(_GRU,
+        """    ax, ah = x_t @ W_x + b_x, h_prev @ W_h + b_h
+    r, z = sigmoid(ax[:, :H] + ah[:, :H]), sigmoid(ax[:, H:2*H] + ah[:, H:2*H])
+    n = np.tanh(ax[:, 2*H:] + r * ah[:, 2*H:])""", """    ax, hw = x_t @ W_x + b_x, h_prev @ W_h
+    r, z = sigmoid(ax[:, :H] + hw[:, :H]), sigmoid(ax[:, H:2*H] + hw[:, H:2*H])
+    n = np.tanh(ax[:, 2*H:] + r * (hw[:, 2*H:] + b_h[2*H:]))"""), hint='b_h'),
+})
+MISTAKES["LSTM"].update({
+    'returns (H, h_T, c_T) flat': Mistake(edit(_MODULE,
+        '        return torch.stack(outs, 1), (h, c)', '        return torch.stack(outs, 1), h, c'), hint='(h_T, c_T)'),
+    'bias added twice': Mistake(edit(_MODULE,
+        '        h, c = state if state is not None else (X.new_zeros(N, Hd), X.new_zeros(N, Hd))', """        h, c = state if state is not None else (X.new_zeros(N, Hd), X.new_zeros(N, Hd))
+        x_gates = X @ self.W_x + self.b""",
+        '            i, f, g, o = (X[:, s] @ self.W_x + h @ self.W_h + self.b).chunk(4, -1)', '            i, f, g, o = (x_gates[:, s] + h @ self.W_h + self.b).chunk(4, -1)'), hint='bias'),
+})
 
 ALTERNATIVES = {
     "sigmoid": """

@@ -9,7 +9,7 @@ import torch
 
 from seqlab.oracles import attention as oracle
 from tests.chapters.standard import solution_run, standard_tests
-from tests.harness import Mistake, run_notebook, source_notebook
+from tests.harness import Mistake, edit, run_notebook, source_notebook
 
 A = "06-self-attention"
 
@@ -294,6 +294,178 @@ MISTAKES["softmax"]["calls the course's reference answer"] = Mistake("""
 def softmax(S, axis=-1):
     return oracle.softmax(S, axis)
 """, hint="reference")
+
+# Correct sources that the mistakes below change a line or two of.
+_SELF_ATTENTION = """
+def self_attention(X, W_q, W_k, W_v, mask=None, scaled=True):
+    Q, K, V = project_qkv(X, W_q, W_k, W_v)
+    S = attention_scores(Q, K, scaled)
+    if mask is not None:
+        S = np.where(mask, S, -np.inf)
+    A = softmax(S)
+    return A @ V, A
+"""
+_SELF_ATTENTION_TORCH = """
+def self_attention_torch(X, W_q, W_k, W_v, mask=None, scaled=True):
+    Q, K, V = X @ W_q, X @ W_k, X @ W_v
+    S = Q @ K.transpose(-2, -1) / (math.sqrt(Q.shape[-1]) if scaled else 1.0)
+    if mask is not None:
+        S = S.masked_fill(~mask, float("-inf"))
+    A = torch.softmax(S, dim=-1).nan_to_num(0.0)
+    return A @ V, A
+"""
+_SOFTMAX = """
+def softmax(S, axis=-1):
+    S = np.asarray(S)
+    m = np.max(S, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    e = np.exp(S - m)
+    total = e.sum(axis=axis, keepdims=True)
+    return e / np.where(total > 0, total, 1.0)
+"""
+
+# Issue 19, held-out batch A: mistakes written before the messages that name them were tuned
+MISTAKES["attention_scores"].update({
+    'K.transpose(0, 2, 1): only works for 3 axes': Mistake("""
+def attention_scores(Q, K, scaled=True):
+    S = Q @ K.transpose(0, 2, 1)
+    return S / np.sqrt(Q.shape[-1]) if scaled else S
+""", hint='swapaxes'),
+    'divided by sqrt(T_kv)': Mistake("""
+def attention_scores(Q, K, scaled=True):
+    S = Q @ np.swapaxes(K, -1, -2)
+    return S / np.sqrt(K.shape[-2]) if scaled else S
+""", hint='sqrt(T'),
+})
+MISTAKES["softmax"].update({
+    'the maximum of the whole array subtracted': Mistake(edit(_SOFTMAX,
+        """    m = np.max(S, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    e = np.exp(S - m)""", """    finite = S[np.isfinite(S)]
+    e = np.exp(S - (finite.max() if finite.size else 0.0))"""), hint='each'),
+    'maximum over the last axis, sum over the given axis': Mistake(edit(_SOFTMAX,
+        '    m = np.max(S, axis=axis, keepdims=True)', '    m = np.max(S, axis=-1, keepdims=True)'), hint='maximum'),
+})
+MISTAKES["aggregate"].update({
+    'V @ A': Mistake("""
+def aggregate(A, V):
+    return V @ A
+""", hint='A @ V'),
+})
+MISTAKES["self_attention"].update({
+    'masked scores multiplied by the mask (set to 0, not -inf)': Mistake(edit(_SELF_ATTENTION,
+        '        S = np.where(mask, S, -np.inf)', '        S = S * mask'), hint='-inf'),
+    'softmax over axis 0': Mistake(edit(_SELF_ATTENTION,
+        '    A = softmax(S)', '    A = softmax(S, axis=0)'), hint='axis'),
+    'returns (A, out)': Mistake(edit(_SELF_ATTENTION,
+        '    return A @ V, A', '    return A, A @ V'), hint='swapped'),
+})
+MISTAKES["self_attention_torch"].update({
+    'scale made with torch.tensor (default device)': Mistake(edit(_SELF_ATTENTION_TORCH,
+        '    S = Q @ K.transpose(-2, -1) / (math.sqrt(Q.shape[-1]) if scaled else 1.0)', """    S = Q @ K.transpose(-2, -1)
+    if scaled:
+        S = S / torch.sqrt(torch.tensor(Q.shape[-1], dtype=S.dtype))"""), hint='device'),
+    'K.T on a batch': Mistake(edit(_SELF_ATTENTION_TORCH,
+        '    S = Q @ K.transpose(-2, -1) / (math.sqrt(Q.shape[-1]) if scaled else 1.0)', '    S = Q @ K.T / (math.sqrt(Q.shape[-1]) if scaled else 1.0)'), hint='.T'),
+    'zeros for empty rows made with torch.zeros(A.shape)': Mistake(edit(_SELF_ATTENTION_TORCH,
+        '    A = torch.softmax(S, dim=-1).nan_to_num(0.0)', """    A = torch.softmax(S, dim=-1)
+    if mask is not None:
+        A = torch.where(mask.any(-1, keepdim=True), A, torch.zeros(A.shape))"""), hint='device'),
+    'softmax over dim 1': Mistake(edit(_SELF_ATTENTION_TORCH,
+        '    A = torch.softmax(S, dim=-1).nan_to_num(0.0)', '    A = torch.softmax(S, dim=1).nan_to_num(0.0)'), hint='queries'),
+})
+
+# Issue 19, held-out batch B: mistakes written before the messages that name them were tuned
+MISTAKES["project_qkv"].update({
+    'returns a list': Mistake("""
+def project_qkv(X, W_q, W_k, W_v):
+    return [X @ W_q, X @ W_k, X @ W_v]
+""", caught_by=('test_project_qkv_visible',), hint='tuple'),
+})
+MISTAKES["attention_scores"].update({
+    'einsum with the output indices swapped': Mistake("""
+def attention_scores(Q, K, scaled=True):
+    S = np.einsum("...id,...jd->...ji", Q, K)
+    return S / np.sqrt(Q.shape[-1]) if scaled else S
+""", hint='Q and K are swapped'),
+})
+MISTAKES["softmax"].update({
+    'an all -inf maximum replaced by nan_to_num': Mistake(edit(_SOFTMAX,
+        """    m = np.max(S, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)""", '    m = np.nan_to_num(np.max(S, axis=axis, keepdims=True))',
+        """    total = e.sum(axis=axis, keepdims=True)
+    return e / np.where(total > 0, total, 1.0)""", '    return e / e.sum(axis=axis, keepdims=True)'), hint='all -inf'),
+})
+MISTAKES["aggregate"].update({
+    'A.T @ V': Mistake("""
+def aggregate(A, V):
+    return A.T @ V
+""", hint='transposed'),
+})
+MISTAKES["causal_mask"].update({
+    'integer mask': Mistake("""
+def causal_mask(T):
+    return np.tril(np.ones((T, T), dtype=int))
+""", hint='bool'),
+})
+MISTAKES["self_attention"].update({
+    'divided by sqrt(d_v)': Mistake(edit(_SELF_ATTENTION,
+        '    S = attention_scores(Q, K, scaled)', """    S = attention_scores(Q, K, scaled=False)
+    if scaled:
+        S = S / np.sqrt(V.shape[-1])"""), hint='d_k'),
+})
+MISTAKES["self_attention_torch"].update({
+    '-inf as a torch.tensor on the default device': Mistake(edit(_SELF_ATTENTION_TORCH,
+        '        S = S.masked_fill(~mask, float("-inf"))', '        S = torch.where(mask, S, torch.tensor(float("-inf")))'), hint='device'),
+    'masked scores filled with 0': Mistake(edit(_SELF_ATTENTION_TORCH,
+        """        S = S.masked_fill(~mask, float("-inf"))
+    A = torch.softmax(S, dim=-1).nan_to_num(0.0)""", """        S = S.masked_fill(~mask, 0.0)
+    A = torch.softmax(S, dim=-1)"""), hint='-inf'),
+})
+
+# Issue 19, held-out batch C: mistakes written before the messages that name them were tuned
+MISTAKES["project_qkv"].update({
+    'K made with W_q': Mistake("""
+def project_qkv(X, W_q, W_k, W_v):
+    return X @ W_q, X @ W_q, X @ W_v
+""", hint='W_k'),
+})
+MISTAKES["attention_scores"].update({
+    'divided by sqrt(Q.shape[0])': Mistake("""
+def attention_scores(Q, K, scaled=True):
+    S = Q @ np.swapaxes(K, -1, -2)
+    return S / np.sqrt(Q.shape[0]) if scaled else S
+""", hint='d_k'),
+})
+MISTAKES["softmax"].update({
+    'divided by the norm instead of the sum': Mistake(edit(_SOFTMAX,
+        '    total = e.sum(axis=axis, keepdims=True)', '    total = np.linalg.norm(e, axis=axis, keepdims=True)'), hint='sum'),
+})
+MISTAKES["aggregate"].update({
+    'A @ V.T': Mistake("""
+def aggregate(A, V):
+    return A @ np.swapaxes(V, -1, -2)
+""", hint='A @ V'),
+})
+MISTAKES["causal_mask"].update({
+    'one step of the future allowed (k=1)': Mistake("""
+def causal_mask(T):
+    return np.tril(np.ones((T, T), dtype=bool), k=1)
+""", hint='j <= i'),
+})
+MISTAKES["self_attention"].update({
+    'the weights divided by sqrt(d_k) after the softmax': Mistake(edit(_SELF_ATTENTION,
+        '    S = attention_scores(Q, K, scaled)', '    S = attention_scores(Q, K, scaled=False)',
+        '    A = softmax(S)', """    A = softmax(S)
+    if scaled:
+        A = A / np.sqrt(Q.shape[-1])"""), hint='before the softmax'),
+})
+MISTAKES["self_attention_torch"].update({
+    'V made with W_k': Mistake(edit(_SELF_ATTENTION_TORCH,
+        '    Q, K, V = X @ W_q, X @ W_k, X @ W_v', '    Q, K, V = X @ W_q, X @ W_k, X @ W_k'), hint='W_v'),
+    'the mask remade with torch.tensor (default device)': Mistake(edit(_SELF_ATTENTION_TORCH,
+        '        S = S.masked_fill(~mask, float("-inf"))', '        S = S.masked_fill(~torch.tensor(mask.tolist()), float("-inf"))'), hint='device'),
+})
 
 ALTERNATIVES = {
     "project_qkv": """

@@ -6,7 +6,7 @@ import torch
 
 from seqlab.oracles import positional as oracle
 from tests.chapters.standard import solution_run, standard_tests
-from tests.harness import Mistake, check_alternative, run_notebook, source_notebook
+from tests.harness import Mistake, check_alternative, edit, run_notebook, source_notebook
 
 A = "07-positional-encoding"
 
@@ -222,6 +222,103 @@ class SinusoidalPositionalEncoding(torch.nn.Module):
     def forward(self, X):
         return X + self.pe[:X.shape[-2]].to(X.dtype)
 """, hint="reference")
+
+# Correct sources that the mistakes below change a line or two of.
+_TABLE = """
+def sinusoidal_pe(num_positions, d_model, base=10000.0):
+    if d_model % 2:
+        raise ValueError("odd d_model")
+    pos = np.arange(num_positions)[:, None]
+    ang = pos / base ** (np.arange(0, d_model, 2) / d_model)
+    PE = np.zeros((num_positions, d_model))
+    PE[:, 0::2], PE[:, 1::2] = np.sin(ang), np.cos(ang)
+    return PE
+"""
+_SHIFT = """
+def pe_shift_matrix(offset, d_model, base=10000.0):
+    w = offset * base ** (-np.arange(0, d_model, 2) / d_model)
+    M = np.zeros((d_model, d_model))
+    for k in range(d_model // 2):
+        M[2*k:2*k+2, 2*k:2*k+2] = [[np.cos(w[k]), np.sin(w[k])], [-np.sin(w[k]), np.cos(w[k])]]
+    return M
+"""
+_LAYER = """
+class SinusoidalPositionalEncoding(torch.nn.Module):
+    def __init__(self, d_model, max_len=5000, base=10000.0):
+        super().__init__()
+        self.register_buffer("pe", torch.tensor(sinusoidal_pe(max_len, d_model, base), dtype=torch.float32))
+
+    def forward(self, X):
+        return X + self.pe[: X.shape[1]].to(X.dtype)
+"""
+
+# Issue 19, held-out batch A: mistakes written before the messages that name them were tuned
+MISTAKES["sinusoidal_pe"].update({
+    'integer division in the exponent (2 * k // d)': Mistake(edit(_TABLE,
+        '    ang = pos / base ** (np.arange(0, d_model, 2) / d_model)', '    ang = pos / base ** (np.arange(0, d_model, 2) // d_model)'), hint='integer division'),
+    'multiplied by base^(2k/d) instead of divided': Mistake(edit(_TABLE,
+        '    ang = pos / base ** (np.arange(0, d_model, 2) / d_model)', '    ang = pos * base ** (np.arange(0, d_model, 2) / d_model)'), hint='divide'),
+    'float32 table': Mistake(edit(_TABLE,
+        '    PE = np.zeros((num_positions, d_model))', '    PE = np.zeros((num_positions, d_model), dtype=np.float32)'), hint='float64'),
+})
+MISTAKES["add_positional_encoding"].update({
+    'T and D read as X.shape[1], X.shape[2]': Mistake("""
+def add_positional_encoding(X):
+    return X + sinusoidal_pe(X.shape[1], X.shape[2])
+""", hint='X.shape[-2]'),
+    'table concatenated instead of added': Mistake("""
+def add_positional_encoding(X):
+    T, D = X.shape[-2:]
+    return np.concatenate([X, np.broadcast_to(sinusoidal_pe(T, D), X.shape)], axis=-1)
+""", hint='add'),
+})
+MISTAKES["pe_shift_matrix"].update({
+    'integer division in the exponent': Mistake(edit(_SHIFT,
+        '    w = offset * base ** (-np.arange(0, d_model, 2) / d_model)', '    w = offset / base ** (np.arange(0, d_model, 2) // d_model)'), hint='integer division'),
+})
+MISTAKES["SinusoidalPositionalEncoding"].update({
+    'table sliced by the batch size': Mistake(edit(_LAYER,
+        '        return X + self.pe[: X.shape[1]].to(X.dtype)', '        return X + self.pe[: X.shape[0]].to(X.dtype)'), hint='X.shape[1]'),
+})
+
+# Issue 19, held-out batch B: mistakes written before the messages that name them were tuned
+MISTAKES["sinusoidal_pe"].update({
+    'num_positions in the exponent instead of d_model': Mistake(edit(_TABLE,
+        '    ang = pos / base ** (np.arange(0, d_model, 2) / d_model)', '    ang = pos / base ** (np.arange(0, d_model, 2) / num_positions)'), hint='d_model'),
+    'the odd check inverted': Mistake(edit(_TABLE,
+        """    if d_model % 2:
+        raise ValueError("odd d_model")""", """    if d_model % 2 == 0:
+        raise ValueError("d_model must be even")"""), hint='odd'),
+})
+MISTAKES["SinusoidalPositionalEncoding"].update({
+    'the whole table added (not sliced to T)': Mistake(edit(_LAYER,
+        '        return X + self.pe[: X.shape[1]].to(X.dtype)', '        return X + self.pe.to(X.dtype)'), hint='[:T]'),
+})
+MISTAKES["pe_shift_matrix"].update({
+    'offset in the exponent': Mistake(edit(_SHIFT,
+        '    w = offset * base ** (-np.arange(0, d_model, 2) / d_model)', '    w = base ** (-offset * np.arange(0, d_model, 2) / d_model)'), hint='offset'),
+})
+
+# Issue 19, held-out batch C: mistakes written before the messages that name them were tuned
+MISTAKES["sinusoidal_pe"].update({
+    'the table transposed (d_model, num_positions)': Mistake(edit(_TABLE,
+        '    return PE', '    return PE.T'), hint='transposed'),
+})
+MISTAKES["add_positional_encoding"].update({
+    'returns the table alone': Mistake("""
+def add_positional_encoding(X):
+    T, D = X.shape[-2:]
+    return np.broadcast_to(sinusoidal_pe(T, D), X.shape).copy()
+""", hint='X +'),
+})
+MISTAKES["pe_shift_matrix"].update({
+    'the minus sign missing in the blocks': Mistake(edit(_SHIFT,
+        '        M[2*k:2*k+2, 2*k:2*k+2] = [[np.cos(w[k]), np.sin(w[k])], [-np.sin(w[k]), np.cos(w[k])]]', '        M[2*k:2*k+2, 2*k:2*k+2] = [[np.cos(w[k]), np.sin(w[k])], [np.sin(w[k]), np.cos(w[k])]]'), hint='sign'),
+})
+MISTAKES["SinusoidalPositionalEncoding"].update({
+    'max_len ignored (d_model rows)': Mistake(edit(_LAYER,
+        '        self.register_buffer("pe", torch.tensor(sinusoidal_pe(max_len, d_model, base), dtype=torch.float32))', '        self.register_buffer("pe", torch.tensor(sinusoidal_pe(d_model, d_model, base), dtype=torch.float32))'), hint='max_len'),
+})
 
 ALTERNATIVES = {
     # loops over positions and pairs, math.sin per entry

@@ -212,6 +212,157 @@ def layer_norm(X, gamma, beta, eps=1e-5):
     return oracle.layer_norm(X, gamma, beta, eps)
 """, hint="reference")
 
+# Issue 19, held-out batch A: mistakes written before the messages that name them were tuned
+MISTAKES["layer_norm"].update({
+    'divided by the variance, not the standard deviation': Mistake(edit(LAYER_NORM,
+        '    return gamma * (X - mu) / np.sqrt(var + eps) + beta', '    return gamma * (X - mu) / (var + eps) + beta'), hint='square root'),
+    'mean and variance over the whole array': Mistake("""
+def layer_norm(X, gamma, beta, eps=1e-5):
+    return gamma * (X - X.mean()) / np.sqrt(X.var() + eps) + beta
+""", hint='last axis'),
+})
+MISTAKES["multi_head_attention"].update({
+    'head axis not moved before T': Mistake(edit(MHA,
+        '        return np.swapaxes(Z.reshape(Z.shape[:-1] + (n_heads, d_k)), -2, -3)', '        return Z.reshape(Z.shape[:-1] + (n_heads, d_k))',
+        """    concat = np.swapaxes(A @ V, -2, -3)
+    concat = concat.reshape(concat.shape[:-2] + (D,))""", '    concat = (A @ V).reshape(X_q.shape[:-1] + (D,))'), hint='head axis'),
+    'heads merged by a plain reshape (split right)': Mistake(edit(MHA,
+        """    concat = np.swapaxes(A @ V, -2, -3)
+    concat = concat.reshape(concat.shape[:-2] + (D,))""", '    concat = (A @ V).reshape(X_q.shape[:-1] + (D,))'), hint='merge'),
+    'attention weights averaged over the heads': Mistake(edit(MHA,
+        '    return concat @ W_o, A', '    return concat @ W_o, A.mean(axis=-3)'), hint='average'),
+    'n_heads and d_k swapped': Mistake(edit(MHA,
+        '    d_k = D // n_heads', """    d_k = n_heads
+    h = D // n_heads""",
+        '        return np.swapaxes(Z.reshape(Z.shape[:-1] + (n_heads, d_k)), -2, -3)', '        return np.swapaxes(Z.reshape(Z.shape[:-1] + (h, d_k)), -2, -3)'), hint='n_heads'),
+})
+MISTAKES["feed_forward"].update({
+    'W_1 and W_2 swapped': Mistake("""def feed_forward(X, W_1, b_1, W_2, b_2):
+    return np.maximum(X @ W_2 + b_1, 0) @ W_1 + b_2
+""", hint='swapped'),
+})
+MISTAKES["encoder_block"].update({
+    "ln1's parameters used for both norms": Mistake(edit(ENCODER,
+        '    return layer_norm(H + feed_forward(H, p["W_1"], p["b_1"], p["W_2"], p["b_2"]), p["ln2_gamma"], p["ln2_beta"])', '    return layer_norm(H + feed_forward(H, p["W_1"], p["b_1"], p["W_2"], p["b_2"]), p["ln1_gamma"], p["ln1_beta"])'), hint='ln2'),
+})
+MISTAKES["MultiHeadAttention"].update({
+    'view after transpose (not contiguous)': Mistake(edit(MHA_TORCH,
+        '        heads = (A @ V).transpose(1, 2).reshape(N, T_q, D)', '        heads = (A @ V).transpose(1, 2).view(N, T_q, D)'), hint='reshape'),
+    'attention weights averaged over the heads': Mistake(edit(MHA_TORCH,
+        '        return heads @ self.W_o, A', '        return heads @ self.W_o, A.mean(dim=1)'), hint='average'),
+    'masked with -1e9 (a fully masked row attends uniformly)': Mistake(edit(MHA_TORCH,
+        """            S = S.masked_fill(~mask, float("-inf"))
+        A = torch.softmax(S, dim=-1).nan_to_num(0.0)""", """            S = S.masked_fill(~mask, -1e9)
+        A = torch.softmax(S, dim=-1)"""), caught_by=('test_MultiHeadAttention_hidden',), hint='no allowed key'),
+})
+MISTAKES["EncoderBlock"].update({
+    "attention's (out, A) added as it is": Mistake(edit(ENCODER_TORCH,
+        '        H = self.ln1(X + self.attn(X, X, mask)[0])', '        H = self.ln1(X + self.attn(X, X, mask))'), hint='(out, A)'),
+})
+MISTAKES["DecoderBlock"].update({
+    'cross-attention with the memory as queries': Mistake(edit(DECODER_TORCH,
+        '        H = self.ln2(H + self.cross_attn(H, memory, memory_mask)[0])', '        H = self.ln2(H + self.cross_attn(memory, H, memory_mask)[0])'), hint='queries'),
+    'masks swapped between self- and cross-attention': Mistake(edit(DECODER_TORCH,
+        """        H = self.ln1(Y + self.self_attn(Y, Y, tgt_mask)[0])
+        H = self.ln2(H + self.cross_attn(H, memory, memory_mask)[0])""", """        H = self.ln1(Y + self.self_attn(Y, Y, memory_mask)[0])
+        H = self.ln2(H + self.cross_attn(H, memory, tgt_mask)[0])"""), hint='swapped'),
+})
+
+# Issue 19, held-out batch B: mistakes written before the messages that name them were tuned
+MISTAKES["layer_norm"].update({
+    'beta left out': Mistake(edit(LAYER_NORM,
+        """    var = ((X - mu) ** 2).mean(axis=-1, keepdims=True)
+    return gamma * (X - mu) / np.sqrt(var + eps) + beta""", '    return gamma * (X - mu) / np.sqrt(X.var(axis=-1, keepdims=True) + eps)'), hint='beta'),
+})
+MISTAKES["multi_head_attention"].update({
+    'mask applied after the softmax': Mistake(edit(MHA,
+        '    S = Q @ np.swapaxes(K, -1, -2) / np.sqrt(d_k)', """    S = Q @ np.swapaxes(K, -1, -2) / np.sqrt(d_k)
+    E = np.exp(S - S.max(axis=-1, keepdims=True))
+    A = E / E.sum(axis=-1, keepdims=True)""",
+        """        S = np.where(mask, S, -np.inf)
+    top = S.max(axis=-1, keepdims=True)
+    E = np.exp(S - np.where(np.isfinite(top), top, 0.0))
+    total = E.sum(axis=-1, keepdims=True)
+    A = np.divide(E, total, out=np.zeros_like(E), where=total > 0)""", '        A = A * mask'), hint='after the softmax'),
+    'scores divided by sqrt(n_heads)': Mistake(edit(MHA,
+        '    S = Q @ np.swapaxes(K, -1, -2) / np.sqrt(d_k)', '    S = Q @ np.swapaxes(K, -1, -2) / np.sqrt(n_heads)'), hint='sqrt(d_k)'),
+})
+MISTAKES["feed_forward"].update({
+    'np.max instead of np.maximum': Mistake("""def feed_forward(X, W_1, b_1, W_2, b_2):
+    return np.max(X @ W_1 + b_1, 0) @ W_2 + b_2
+""", hint='np.maximum'),
+})
+MISTAKES["encoder_block"].update({
+    'the feed-forward reads X instead of H': Mistake(edit(ENCODER,
+        '    return layer_norm(H + feed_forward(H, p["W_1"], p["b_1"], p["W_2"], p["b_2"]), p["ln2_gamma"], p["ln2_beta"])', '    return layer_norm(H + feed_forward(X, p["W_1"], p["b_1"], p["W_2"], p["b_2"]), p["ln2_gamma"], p["ln2_beta"])'), hint='H'),
+})
+MISTAKES["MultiHeadAttention"].update({
+    'softmax over dim 1 (the heads)': Mistake(edit(MHA_TORCH,
+        '        A = torch.softmax(S, dim=-1).nan_to_num(0.0)', '        A = torch.softmax(S, dim=1).nan_to_num(0.0)'), hint='keys'),
+    'weights from torch.randn (not Xavier)': Mistake(edit(MHA_TORCH,
+        """        self.W_q, self.W_k, self.W_v, self.W_o = (
+            torch.nn.Parameter(torch.nn.init.xavier_uniform_(torch.empty(d_model, d_model))) for _ in range(4))""", '        self.W_q, self.W_k, self.W_v, self.W_o = (torch.nn.Parameter(torch.randn(d_model, d_model)) for _ in range(4))'), caught_by=('test_MultiHeadAttention_hidden',), hint='xavier'),
+})
+MISTAKES["EncoderBlock"].update({
+    'no residual around the attention': Mistake(edit(ENCODER_TORCH,
+        '        H = self.ln1(X + self.attn(X, X, mask)[0])', '        H = self.ln1(self.attn(X, X, mask)[0])'), hint='residual'),
+})
+MISTAKES["DecoderBlock"].update({
+    'ln2 used again where ln3 belongs': Mistake(edit(DECODER_TORCH,
+        '        return self.ln3(H + self.ff(H))', '        return self.ln2(H + self.ff(H))'), hint='ln3'),
+})
+
+# Issue 19, held-out batch C: mistakes written before the messages that name them were tuned
+MISTAKES["layer_norm"].update({
+    'gamma and beta applied before normalising': Mistake(edit(LAYER_NORM,
+        """    mu = X.mean(axis=-1, keepdims=True)
+    var = ((X - mu) ** 2).mean(axis=-1, keepdims=True)
+    return gamma * (X - mu) / np.sqrt(var + eps) + beta""", """    Y = gamma * X + beta
+    mu = Y.mean(axis=-1, keepdims=True)
+    return (Y - mu) / np.sqrt(Y.var(axis=-1, keepdims=True) + eps)"""), hint='after'),
+})
+MISTAKES["multi_head_attention"].update({
+    'V not split into heads': Mistake(edit(MHA,
+        '    Q, K, V = split(X_q @ W_q), split(X_kv @ W_k), split(X_kv @ W_v)', """    Q, K, V = split(X_q @ W_q), split(X_kv @ W_k), split(X_kv @ W_v)
+    V = X_kv @ W_v""",
+        """    concat = np.swapaxes(A @ V, -2, -3)
+    concat = concat.reshape(concat.shape[:-2] + (D,))""", """    concat = np.swapaxes(A @ V[..., None, :, :], -2, -3)
+    concat = concat.reshape(concat.shape[:-2] + (-1,))"""), hint='split'),
+    'scaled after the softmax': Mistake(edit(MHA,
+        '    S = Q @ np.swapaxes(K, -1, -2) / np.sqrt(d_k)', '    S = Q @ np.swapaxes(K, -1, -2)',
+        '    A = np.divide(E, total, out=np.zeros_like(E), where=total > 0)', '    A = np.divide(E, total, out=np.zeros_like(E), where=total > 0) / np.sqrt(d_k)'), hint='before the softmax'),
+})
+MISTAKES["feed_forward"].update({
+    "b_1 as the ReLU's threshold": Mistake("""def feed_forward(X, W_1, b_1, W_2, b_2):
+    return np.maximum(X @ W_1, b_1) @ W_2 + b_2
+""", hint='b_1'),
+})
+MISTAKES["encoder_block"].update({
+    'the attention weights A used as the output': Mistake(edit(ENCODER,
+        '    attended, _ = multi_head_attention(X, X, p["W_q"], p["W_k"], p["W_v"], p["W_o"], n_heads, mask)', '    attended = multi_head_attention(X, X, p["W_q"], p["W_k"], p["W_v"], p["W_o"], n_heads, mask)[1]'), hint='(out, A)'),
+})
+MISTAKES["MultiHeadAttention"].update({
+    'keys and values from X_q': Mistake(edit(MHA_TORCH,
+        '        T_kv, h = X_kv.shape[1], self.n_heads', '        h = self.n_heads',
+        """        K = (X_kv @ self.W_k).view(N, T_kv, h, d_k).transpose(1, 2)
+        V = (X_kv @ self.W_v).view(N, T_kv, h, d_k).transpose(1, 2)""", """        K = (X_q @ self.W_k).view(N, T_q, h, d_k).transpose(1, 2)
+        V = (X_q @ self.W_v).view(N, T_q, h, d_k).transpose(1, 2)"""), hint='X_kv'),
+    'W_o multiplied from the left': Mistake(edit(MHA_TORCH,
+        '        return heads @ self.W_o, A', '        return self.W_o @ heads, A'), hint='order'),
+})
+MISTAKES["EncoderBlock"].update({
+    'feed-forward first, attention second': Mistake(edit(ENCODER_TORCH,
+        """        H = self.ln1(X + self.attn(X, X, mask)[0])
+        return self.ln2(H + self.ff(H))""", """        H = self.ln1(X + self.ff(X))
+        return self.ln2(H + self.attn(H, H, mask)[0])"""), hint='order'),
+})
+MISTAKES["DecoderBlock"].update({
+    'cross-attention before self-attention': Mistake(edit(DECODER_TORCH,
+        """        H = self.ln1(Y + self.self_attn(Y, Y, tgt_mask)[0])
+        H = self.ln2(H + self.cross_attn(H, memory, memory_mask)[0])""", """        H = self.ln1(Y + self.cross_attn(Y, memory, memory_mask)[0])
+        H = self.ln2(H + self.self_attn(H, H, tgt_mask)[0])"""), hint='order'),
+})
+
 ALTERNATIVES = {
     "layer_norm": '''
 def layer_norm(X, gamma, beta, eps=1e-5):

@@ -18,7 +18,7 @@ import shlex
 
 import pytest
 
-from autograder.course import HUB_EXCHANGE
+from autograder.course import local_exchange
 from tests.nbgrader_course import ROOT, JupyterServer, copy_course, make_user, solution_sources
 from tests.site.helpers import ARTIFACTS
 
@@ -43,7 +43,7 @@ def course(tmp_path_factory):
     os.symlink(ROOT / ".venv", root / ".venv")  # the README's command names .venv/bin/jupyter
     (tmp / "exchange").mkdir()
     user = make_user(tmp, "student", tmp / "exchange", cwd=root)
-    released = not HUB_EXCHANGE.is_dir()
+    released = local_exchange(root) is not None
     if released:  # into the course's own exchange, the one its Lab extensions read (never a hub's)
         user.run("nbgrader", "release_assignment", ASSIGNMENT)
     return {"root": root, "user": user, "released": released}
