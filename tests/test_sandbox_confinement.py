@@ -447,3 +447,29 @@ def test_kill_9_mid_batch_leaves_nothing_and_a_rerun_grades_everything(tmp_path)
     assert lines[first] == notes[0], "the sandbox line must come first, before any submission is graded"
     users = {p.pw_uid for p in pwd.getpwall() if p.pw_name.startswith(slots.USER_PREFIX)}
     assert not [p for p in family if p.is_running() and p.status() != psutil.STATUS_ZOMBIE and p.uids().real in users]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox mounts only as root")
+@pytest.mark.parametrize("hide", [False, True], ids=["nothing to hide", "a folder to hide"])
+def test_a_kernel_mounts_nothing_the_machine_sees(tmp_path, hide):
+    """Confining a kernel of another user covers folders (a hidden course folder; /root around
+    pyenv's Python) in the kernel's own mount namespace only: the machine's mounts stay as they
+    were, also when there is nothing to hide."""
+    from autograder.sandbox import confine
+
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    before = Path("/proc/self/mountinfo").read_text()
+    settings = Confinement(str(tmp_path), {"PATH": "/usr/bin:/bin"}, hide=(str(secret),) if hide else (),
+                           uid=65534, gid=65534)
+    pid = os.fork()
+    if pid == 0:  # the kernel's side: confine, then report whether the secret is covered for it
+        code = 1
+        try:
+            skipped = confine.confine(settings, server_pid=os.getppid())
+            code = 0 if "mount namespace" not in skipped else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert Path("/proc/self/mountinfo").read_text() == before, "confining a kernel changed the machine's mounts"

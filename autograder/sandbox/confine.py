@@ -72,12 +72,21 @@ def blocked_ancestor(path: str) -> str | None:
     return None
 
 
-def _expose_python(hide: list[str]) -> list[str]:
+def private_mount_namespace() -> bool:
+    """Move the calling process into a mount namespace of its own whose mounts propagate nowhere
+    (``unshare(CLONE_NEWNS)``, then ``/`` made private recursively). False where the machine
+    refuses: then the caller must mount nothing."""
+    lib = libc()
+    return lib.unshare(CLONE_NEWNS) == 0 and lib.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) == 0
+
+
+def _expose_python() -> list[str]:
     """What a kernel imports may live where the slot's user cannot go: Python under pyenv in
     /root (mode 0700), or the virtual environment and ``seqlab`` of a course checked out in a
     private folder (``mktemp -d`` is mode 0700). In the kernel's own mount namespace, cover each
     such ancestor with an empty tmpfs and bind back only those folders: the interpreter's
-    prefix, the virtual environment and the helper package. Nothing else there is visible."""
+    prefix, the virtual environment and the helper package. Nothing else there is visible.
+    Called only inside the kernel's private mount namespace (``private_mount_namespace``)."""
     import sys
 
     import seqlab
@@ -150,17 +159,20 @@ def confine(settings: Confinement, *, server_pid: int, cgroup_procs: Iterable[st
             skipped.append(f"cgroup {f}")
     cwd = os.path.realpath(settings.cwd or "/") + "/"
     hide = [p for p in settings.hide if os.path.isdir(p) and not cwd.startswith(os.path.realpath(p) + "/")]
-    if hide and is_root():
-        lib = libc()
-        if lib.unshare(CLONE_NEWNS) != 0 or lib.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
+    expose = settings.uid is not None  # another user: bind back what it imports from folders it cannot enter
+    # Every mount below happens in the kernel's own mount namespace, made private first, or not at
+    # all: a mount made without one would cover the folder for the whole machine.
+    if (hide or expose) and is_root():
+        if not private_mount_namespace():
             skipped.append("mount namespace")
         else:
+            lib = libc()
             for p in hide:
                 if lib.mount(b"tmpfs", p.encode(), b"tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY,
                               b"size=4k,mode=000") != 0:
                     skipped.append(f"hide {p}")
-    if is_root() and settings.uid is not None and "mount namespace" not in skipped:
-        skipped += _expose_python(hide)
+            if expose:
+                skipped += _expose_python()
     if is_root() and not isolate_network():
         skipped.append("network namespace")
     for name, value in settings.rlimits.items():

@@ -10,14 +10,13 @@ import shutil
 import socket
 
 from .cgroups import cgroup_backend
-from .confine import CLONE_NEWNS, MS_PRIVATE, MS_REC, libc, isolate_network
+from .confine import isolate_network, libc, private_mount_namespace
 from .slots import USER_PREFIX, is_root
 
 
 def _probe_child() -> dict:
     """In a throwaway child: the namespaces and limits ``confine`` would set up."""
-    lib = libc()
-    got = {"mount": lib.unshare(CLONE_NEWNS) == 0 and lib.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) == 0}
+    got = {"mount": private_mount_namespace()}
     got["network"] = "no"
     if isolate_network():
         got["network"] = "yes"
