@@ -9,4 +9,4 @@
   (``CharLSTM``, ``CharTransformer``), decoding helpers and timing of generation
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
