@@ -78,6 +78,8 @@ STYLE = (
     "ol.mistakes{list-style:none;padding:0;margin:.4rem 0}"
     "ol.mistakes>li{display:grid;grid-template-columns:3.2rem minmax(0,1fr);column-gap:.6rem;padding:.35rem 0;"
     "border-bottom:1px solid var(--border)}"
+    # a named mistake keeps its own lines (a hint such as "in forward: zeros(...) -> zeros(..., device=...)")
+    ".text{white-space:pre-wrap;overflow-wrap:anywhere}"
     ".count{font-weight:700;text-align:right;font-variant-numeric:tabular-nums}"
     "meter{display:block;width:100%;max-width:16rem;height:.7rem;margin:.15rem 0}"
     "meter::-webkit-meter-bar{background:var(--surface);border:1px solid var(--border);border-radius:.3rem}"
@@ -138,7 +140,7 @@ def index_page(reports: tuple[AssignmentReport, ...], run: RunFacts, digest: str
         # the commonest by the students who made it in that function itself (not carried from an earlier one)
         tops = sorted(((m.students - m.carried, k, f.function, m.text) for k, f in enumerate(r.functions)
                        for m in f.mistakes), key=lambda t: (-t[0], t[1], t[3]))
-        top = (f"<code>{escape(tops[0][2])}</code>: {escape(tops[0][3])} ({_students(tops[0][0])})" if tops
+        top = (f'<code>{escape(tops[0][2])}</code>: <span class="text">{escape(tops[0][3])}</span> ({_students(tops[0][0])})' if tops
                else '<span class="muted">none named</span>')
         rows.append([f'<a href="{escape(page_name(r.assignment))}">{escape(r.assignment)}</a>', str(r.students),
                      str(r.no_submission), _mean(r.mean), _n(r.median), _n(r.max_score), top,
