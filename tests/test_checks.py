@@ -84,7 +84,9 @@ def test_check_close_names_the_first_mistake_whose_value_came_back_and_only_on_a
     assert not asked
     e = _fails(check_close, "y", transposed, expected, mistakes=mistakes)
     assert e.mistake == "W is transposed" and str(e).splitlines()[-1] == "  likely mistake: W is transposed"
-    assert _fails(check_close, "y", expected * 7, expected, mistakes=mistakes).mistake is None
+    # no listed mistake matches: a value slip is named by how it relates to the answer, else nothing
+    assert _fails(check_close, "y", expected * 7, expected, mistakes=mistakes).mistake.startswith("every value is 7 times")
+    assert _fails(check_close, "y", np.sin(expected), expected, mistakes=mistakes).mistake is None
 
 
 def test_check_close_explains_a_wrong_shape_nan_none_and_a_meta_tensor():

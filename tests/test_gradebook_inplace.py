@@ -17,7 +17,7 @@ from nbgrader.api import Gradebook
 
 from autograder import course, gradebook
 from autograder.plan import GradedCell, Report
-from autograder.records import JobResult, NotebookResult
+from autograder.records import CellVerdict, JobResult, NotebookResult, Status
 
 A, NB = "a1", "nb"
 
@@ -44,7 +44,8 @@ def _result(out: Path, passed: bool) -> JobResult:
     test = nbformat.v4.new_code_cell("assert f()")
     test.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "grade_id": "test_f", "points": 2}
     nb = nbformat.v4.new_notebook(cells=[answer, test])
-    rows = [dict(grade_id="test_f", score=2.0 if passed else 0.0, max_score=2.0, status="passed" if passed else "failed")]
+    rows = [CellVerdict("test_f", 2.0 if passed else 0.0, 2.0, Status.PASSED if passed else Status.FAILED,
+                        "" if passed else "AssertionError", cause="" if passed else "mistake")]
     return JobResult("ann", A, {NB: NotebookResult(rows, "<html>worker's page</html>", autograded=nbformat.writes(nb))},
                      path=str(out / "submitted" / "ann" / A))
 
