@@ -575,27 +575,27 @@ class GetItem(_Op):
 
 
 @dataclass(frozen=True)
-class Len(_Op):
+class _OnHandle(_Op):
+    """An operation on the kernel's object ``h`` alone (``rec``: record the operators it runs)."""
+
     h: int
     rec: bool
+    KINDS: ClassVar[dict] = {"h": _INT, "rec": _BOOL}
+
+
+@dataclass(frozen=True)
+class Len(_OnHandle):
     OP: ClassVar[str] = "len"
-    KINDS: ClassVar[dict] = {"h": _INT, "rec": _BOOL}
 
 
 @dataclass(frozen=True)
-class Iter(_Op):
-    h: int
-    rec: bool
+class Iter(_OnHandle):
     OP: ClassVar[str] = "iter"
-    KINDS: ClassVar[dict] = {"h": _INT, "rec": _BOOL}
 
 
 @dataclass(frozen=True)
-class Repr(_Op):
-    h: int
-    rec: bool
+class Repr(_OnHandle):
     OP: ClassVar[str] = "repr"
-    KINDS: ClassVar[dict] = {"h": _INT, "rec": _BOOL}
 
 
 @dataclass(frozen=True)
